@@ -1,0 +1,108 @@
+/**
+ * The event store port: the one interface every backend (SQLite, PostgreSQL, later KurrentDB)
+ * implements and the shared contract suite proves. Revisions are 0-based per stream, as KurrentDB
+ * counts them; the global log is addressed by opaque checkpoints that only the backend that
+ * issued them can interpret.
+ */
+
+/** What the caller believes about the stream before appending. */
+export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | number;
+
+/** A JSON value as it will round-trip through the store unchanged. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export type EventMetadata = { [key: string]: JsonValue };
+
+/** An event the caller wants to append. `id` defaults to a random UUID. */
+export interface NewEvent {
+  id?: string;
+  type: string;
+  data: JsonValue | object;
+  metadata?: EventMetadata | object;
+}
+
+/** An event as stored: immutable once written. */
+export interface RecordedEvent<Data = unknown, Meta = EventMetadata> {
+  id: string;
+  stream: string;
+  /** Stream category: the part of the stream name before the first '-'. */
+  category: string;
+  revision: number;
+  type: string;
+  data: Data;
+  metadata: Meta;
+  /** Opaque global position of this event; reading `after` it resumes with the next event. */
+  checkpoint: string;
+  recordedAt: Date;
+}
+
+export interface AppendOptions {
+  expectedRevision?: ExpectedRevision;
+}
+
+export interface AppendResult {
+  /** The stream's revision after the append: pass it as the next expected revision. */
+  nextExpectedRevision: number;
+  /** Checkpoint of the last event written by this append. */
+  checkpoint: string;
+  events: RecordedEvent[];
+  /**
+   * True when every event id was already stored as exactly this batch: nothing was written and the
+   * original events are returned (a retried command never writes twice).
+   */
+  replayed: boolean;
+}
+
+export interface ReadStreamOptions {
+  fromRevision?: number | 'start' | 'end';
+  maxCount?: number;
+  direction?: 'forwards' | 'backwards';
+}
+
+export interface ReadAllOptions {
+  /** Read events strictly after this checkpoint; undefined reads from the beginning. */
+  after?: string;
+  maxCount?: number;
+  /** Only events of these stream categories (e.g. `key`). */
+  categories?: readonly string[];
+  /** Only events of these types (e.g. `KeyRevoked`). */
+  types?: readonly string[];
+}
+
+export interface ReadAllResult {
+  events: RecordedEvent[];
+  /**
+   * Where to resume. It may be past the last returned event when filtered-out events were
+   * scanned, so a filtered reader never rescans them.
+   */
+  checkpoint: string | undefined;
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+  /** Give up and resolve after this long, even with nothing new. */
+  timeoutMs?: number;
+}
+
+export interface EventStore {
+  readonly backend: 'sqlite' | 'postgres';
+  appendToStream(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
+  /**
+   * Resolves once events after `after` may be readable (or on timeout / abort). Woken by appends
+   * in this process and, on PostgreSQL, by LISTEN/NOTIFY from every instance; never busy-polls.
+   */
+  waitForEvents(after: string | undefined, options?: WaitOptions): Promise<void>;
+  /** Orders two checkpoints issued by this store: negative, zero or positive. */
+  compareCheckpoints(a: string | undefined, b: string | undefined): number;
+  close(): Promise<void>;
+}
+
+/** Validates an event's payload against its schema before anything is written. */
+export type EventValidator = (type: string, data: unknown) => void;
+
+export function categoryOf(stream: string): string {
+  const dash = stream.indexOf('-');
+  return dash === -1 ? stream : stream.slice(0, dash);
+}
