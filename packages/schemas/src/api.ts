@@ -1,0 +1,215 @@
+/** Request and response bodies of the HTTP API. Unknown fields are rejected (`strict`). */
+import { z } from 'zod';
+import { ConsumerId, Instant, KeyId, Meta, PlanId, Reason } from './common.js';
+import { Actor, Environment, EventMetadata, VerifyCodeValues } from './events.js';
+import { Quota, QuotaPeriod, RateLimit } from './limits.js';
+import { Permission } from './permissions.js';
+import { EndpointRule, Scope } from './scopes.js';
+
+const Scopes = z.array(Scope).max(100);
+const Endpoints = z.array(EndpointRule).max(100);
+
+export const IssueKeyRequest = z
+  .object({
+    consumerId: ConsumerId,
+    name: z.string().min(1).max(200).optional(),
+    planId: PlanId.optional(),
+    environment: Environment.default('live'),
+    scopes: Scopes.default([]),
+    endpoints: Endpoints.default([]),
+    permissions: z.array(Permission).max(5).default([]),
+    expiresAt: Instant.optional(),
+    meta: Meta.default({}),
+    rateLimit: RateLimit.optional(),
+    quota: Quota.optional(),
+  })
+  .strict()
+  .meta({ id: 'IssueKeyRequest' });
+
+export const KeyStatus = z.enum(['active', 'suspended', 'revoked', 'expired']).meta({ id: 'KeyStatus' });
+
+export const Key = z
+  .object({
+    id: KeyId,
+    consumerId: ConsumerId,
+    planId: PlanId.nullable(),
+    name: z.string().nullable(),
+    environment: Environment,
+    hint: z.string(),
+    status: KeyStatus,
+    scopes: z.array(Scope),
+    endpoints: z.array(EndpointRule),
+    permissions: z.array(Permission),
+    meta: Meta,
+    expiresAt: Instant.nullable(),
+    rateLimit: RateLimit.nullable(),
+    quota: Quota.nullable(),
+    rotatedFrom: KeyId.nullable(),
+    /** Set once the key was rotated: its successor and when this key stops working. */
+    rotatedTo: KeyId.nullable(),
+    validUntil: Instant.nullable(),
+    suspendedReason: z.string().nullable(),
+    revokedAt: Instant.nullable(),
+    revokedReason: z.string().nullable(),
+    createdAt: Instant,
+    updatedAt: Instant,
+    /** The key stream's revision; also the ETag. */
+    revision: z.int(),
+  })
+  .meta({ id: 'Key' });
+
+/** Returned once, at issue and rotation: the only time the plaintext key exists outside its holder. */
+export const IssuedKey = Key.extend({
+  secret: z.string().nullable().meta({
+    description:
+      'The plaintext key, shown once. null only when an idempotent replay cannot re-derive it (see README).',
+  }),
+}).meta({ id: 'IssuedKey' });
+
+export const KeyList = z
+  .object({ items: z.array(Key), nextCursor: z.string().nullable() })
+  .meta({ id: 'KeyList' });
+
+export const ListKeysQuery = z
+  .object({
+    consumerId: ConsumerId.optional(),
+    status: KeyStatus.optional(),
+    cursor: z.string().max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+  })
+  .strict();
+
+export const GetKeyQuery = z.object({ at: Instant.optional() }).strict();
+
+export const ReplaceScopesRequest = z
+  .object({ scopes: Scopes, endpoints: Endpoints.optional() })
+  .strict()
+  .meta({ id: 'ReplaceScopesRequest' });
+
+export const PatchScopesRequest = z
+  .object({
+    add: z.object({ scopes: Scopes.default([]), endpoints: Endpoints.default([]) }).strict().optional(),
+    remove: z.object({ scopes: Scopes.default([]), endpoints: Endpoints.default([]) }).strict().optional(),
+  })
+  .strict()
+  .refine((body) => body.add !== undefined || body.remove !== undefined, 'give add, remove or both')
+  .meta({ id: 'PatchScopesRequest' });
+
+export const SetLimitsRequest = z
+  .object({ rateLimit: RateLimit.nullable().optional(), quota: Quota.nullable().optional() })
+  .strict()
+  .refine((body) => body.rateLimit !== undefined || body.quota !== undefined, 'give rateLimit, quota or both (null removes one)')
+  .meta({ id: 'SetLimitsRequest' });
+
+export const ReasonRequest = z.object({ reason: Reason.optional() }).strict().meta({ id: 'ReasonRequest' });
+
+export const RotateKeyRequest = z
+  .object({ gracePeriodSeconds: z.int().min(0) })
+  .strict()
+  .meta({ id: 'RotateKeyRequest' });
+
+export const RotatedKey = z
+  .object({ previous: Key, successor: IssuedKey })
+  .meta({ id: 'RotatedKey' });
+
+export const HistoryEntry = z
+  .object({
+    revision: z.int(),
+    type: z.string(),
+    occurredAt: Instant,
+    actor: Actor,
+    requestId: z.string().nullable(),
+    sourceAddress: z.string().nullable(),
+    /** Field-level description of what this event changed. */
+    changes: z.record(z.string(), z.json()),
+  })
+  .meta({ id: 'HistoryEntry' });
+
+export const KeyHistory = z
+  .object({ keyId: KeyId, entries: z.array(HistoryEntry) })
+  .meta({ id: 'KeyHistory' });
+
+export const LedgerEvent = z
+  .object({
+    id: z.uuid(),
+    checkpoint: z.string(),
+    stream: z.string(),
+    revision: z.int(),
+    type: z.string(),
+    data: z.record(z.string(), z.json()),
+    metadata: EventMetadata,
+    recordedAt: Instant,
+  })
+  .meta({ id: 'LedgerEvent' });
+
+export const EventsQuery = z
+  .object({
+    after: z.string().max(100).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    category: z.string().max(100).optional(),
+    type: z.string().max(500).optional(),
+  })
+  .strict();
+
+export const EventPage = z
+  .object({ events: z.array(LedgerEvent), checkpoint: z.string().nullable() })
+  .meta({ id: 'EventPage' });
+
+export const VerifyCode = z.enum(VerifyCodeValues).meta({ id: 'VerifyCode' });
+
+export const VerifyRequest = z
+  .object({
+    key: z.string().max(4096),
+    scopes: z.array(Scope).max(50).optional(),
+    endpoint: z.object({ method: z.string().min(1).max(16), path: z.string().min(1).max(2048) }).strict().optional(),
+    cost: z.int().min(0).max(1_000_000).default(1),
+  })
+  .strict()
+  .meta({ id: 'VerifyRequest' });
+
+export const RateState = z
+  .object({ limit: z.int(), remaining: z.int(), resetSeconds: z.number() })
+  .meta({ id: 'RateState' });
+
+export const QuotaState = z
+  .object({ limit: z.int(), remaining: z.int(), resetAt: Instant, period: QuotaPeriod })
+  .meta({ id: 'QuotaState' });
+
+export const VerifyResponse = z
+  .object({
+    valid: z.boolean(),
+    code: VerifyCode,
+    keyId: KeyId.nullable(),
+    consumerId: ConsumerId.nullable(),
+    scopes: z.array(Scope),
+    meta: Meta.nullable(),
+    expiresAt: Instant.nullable(),
+    limits: z.object({ rate: RateState.nullable(), quota: QuotaState.nullable() }),
+  })
+  .meta({ id: 'VerifyResponse' });
+
+export const QuotaResponse = z
+  .object({ keyId: KeyId, rate: RateState.nullable(), quota: QuotaState.extend({ used: z.int() }).nullable() })
+  .meta({ id: 'QuotaResponse' });
+
+export const UsageQuery = z
+  .object({ from: Instant.optional(), to: Instant.optional(), granularity: z.enum(['minute', 'hour', 'day', 'month']).default('hour') })
+  .strict();
+
+export const UsageBucket = z
+  .object({ start: Instant, counts: z.record(z.string(), z.int()), units: z.int() })
+  .meta({ id: 'UsageBucket' });
+
+export const UsageResponse = z
+  .object({ keyId: KeyId, granularity: QuotaPeriod, buckets: z.array(UsageBucket) })
+  .meta({ id: 'UsageResponse' });
+
+export type IssueKeyRequest = z.infer<typeof IssueKeyRequest>;
+export type Key = z.infer<typeof Key>;
+export type IssuedKey = z.infer<typeof IssuedKey>;
+export type KeyStatus = z.infer<typeof KeyStatus>;
+export type VerifyRequest = z.infer<typeof VerifyRequest>;
+export type VerifyResponse = z.infer<typeof VerifyResponse>;
+export type VerifyCode = z.infer<typeof VerifyCode>;
+export type HistoryEntry = z.infer<typeof HistoryEntry>;
+export type LedgerEvent = z.infer<typeof LedgerEvent>;

@@ -1,0 +1,172 @@
+/**
+ * The ledger's event types. Names are stable and past tense; the schema version travels in each
+ * event's metadata (`schemaVersion`) and old versions are upcast on read (`upcastEvent`).
+ * No event ever holds a plaintext key: only its SHA-256 digest and a display hint.
+ */
+import { z } from 'zod';
+import { ConsumerId, Instant, KeyId, Meta, PlanId, Reason } from './common.js';
+import { Quota, RateLimit } from './limits.js';
+import { Permission } from './permissions.js';
+import { EndpointRule, Scope } from './scopes.js';
+
+export const Digest = z.string().regex(/^[0-9a-f]{64}$/, 'must be a hex SHA-256 digest');
+export const Hint = z.string().max(64);
+export const Environment = z.enum(['live', 'test']).meta({ id: 'Environment' });
+
+export const KeyIssued = z
+  .object({
+    keyId: KeyId,
+    consumerId: ConsumerId,
+    planId: PlanId.nullable(),
+    name: z.string().max(200).nullable(),
+    environment: Environment,
+    digest: Digest,
+    hint: Hint,
+    scopes: z.array(Scope),
+    endpoints: z.array(EndpointRule),
+    permissions: z.array(Permission),
+    expiresAt: Instant.nullable(),
+    meta: Meta,
+    rateLimit: RateLimit.nullable(),
+    quota: Quota.nullable(),
+    /** Set when this key is the successor of a rotation. */
+    rotatedFrom: KeyId.nullable(),
+  })
+  .strict();
+
+export const KeyScoped = z
+  .object({
+    keyId: KeyId,
+    scopes: z.array(Scope),
+    endpoints: z.array(EndpointRule),
+    /** What changed, so history can say it without diffing. */
+    added: z.object({ scopes: z.array(Scope), endpoints: z.array(EndpointRule) }).strict(),
+    removed: z.object({ scopes: z.array(Scope), endpoints: z.array(EndpointRule) }).strict(),
+  })
+  .strict();
+
+export const KeyThrottled = z
+  .object({ keyId: KeyId, rateLimit: RateLimit.nullable(), quota: Quota.nullable() })
+  .strict();
+
+export const KeySuspended = z.object({ keyId: KeyId, reason: Reason.nullable() }).strict();
+export const KeyReinstated = z.object({ keyId: KeyId, reason: Reason.nullable() }).strict();
+
+export const KeyRotated = z
+  .object({
+    keyId: KeyId,
+    successorId: KeyId,
+    successorHint: Hint,
+    gracePeriodSeconds: z.int().min(0),
+    /** The old key stops working at this instant (now + grace period). */
+    validUntil: Instant,
+  })
+  .strict();
+
+export const KeyRevoked = z.object({ keyId: KeyId, reason: Reason.nullable() }).strict();
+
+export const VerifyCodeValues = [
+  'VALID',
+  'MALFORMED',
+  'NOT_FOUND',
+  'REVOKED',
+  'EXPIRED',
+  'SUSPENDED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
+  'QUOTA_EXCEEDED',
+] as const;
+
+/** Verifications of one key aggregated over one interval; quotas and bills rebuild from these. */
+export const UsageRecorded = z
+  .object({
+    keyId: KeyId,
+    from: Instant,
+    to: Instant,
+    counts: z.partialRecord(z.enum(VerifyCodeValues), z.int().min(0)),
+    units: z.int().min(0),
+    /** Quota window the units were charged to (UTC start), when the key has a quota. */
+    quotaWindowStart: Instant.nullable(),
+    quotaPeriod: Quota.shape.period.nullable(),
+    instanceId: z.string().max(100),
+  })
+  .strict();
+
+export const eventSchemas = {
+  KeyIssued,
+  KeyScoped,
+  KeyThrottled,
+  KeySuspended,
+  KeyReinstated,
+  KeyRotated,
+  KeyRevoked,
+  UsageRecorded,
+} as const;
+
+export type EventType = keyof typeof eventSchemas;
+export type EventData<T extends EventType> = z.infer<(typeof eventSchemas)[T]>;
+export type KeyEventType = Exclude<EventType, 'UsageRecorded'>;
+
+/** A key stream event as the domain sees it: a discriminated union on `type`. */
+export type KeyEvent = { [T in KeyEventType]: { type: T; data: EventData<T> } }[KeyEventType];
+export type UsageEvent = { type: 'UsageRecorded'; data: EventData<'UsageRecorded'> };
+
+/** Current schema version of every event type; bump it and add an upcaster when a shape changes. */
+export const CURRENT_SCHEMA_VERSION: Record<EventType, number> = {
+  KeyIssued: 1,
+  KeyScoped: 1,
+  KeyThrottled: 1,
+  KeySuspended: 1,
+  KeyReinstated: 1,
+  KeyRotated: 1,
+  KeyRevoked: 1,
+  UsageRecorded: 1,
+};
+
+export function isEventType(type: string): type is EventType {
+  return Object.hasOwn(eventSchemas, type);
+}
+
+/** Throws a readable error when `data` does not match the current schema of `type`. */
+export function validateEventData(type: string, data: unknown): void {
+  if (!isEventType(type)) throw new Error(`unknown event type '${type}'`);
+  const result = eventSchemas[type].safeParse(data);
+  if (!result.success) {
+    throw new Error(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+  }
+}
+
+/** Lifts an event stored under an older schema version to the current shape (none exist yet). */
+export function upcastEvent(type: string, _schemaVersion: number, data: unknown): unknown {
+  return data;
+}
+
+/** Who did it: a management key, or keyledger itself (bootstrap, usage flushing). */
+export const Actor = z
+  .object({ kind: z.enum(['key', 'system']), id: z.string().max(100) })
+  .strict()
+  .meta({ id: 'Actor' });
+
+/**
+ * Metadata of every event. `hash`, `previousHash` and `signature` are reserved for the coming
+ * tamper-evidence chain, so adding them later changes no existing field.
+ */
+export const EventMetadata = z
+  .object({
+    schemaVersion: z.int().min(1),
+    actor: Actor,
+    requestId: z.string().max(200).nullable(),
+    sourceAddress: z.string().max(100).nullable(),
+    occurredAt: Instant,
+    correlationId: z.string().max(200).nullable(),
+    causationId: z.string().max(200).nullable(),
+    idempotencyKey: z.string().max(200).optional(),
+    requestHash: z.string().max(128).optional(),
+    hash: z.string().optional(),
+    previousHash: z.string().optional(),
+    signature: z.string().optional(),
+  })
+  .meta({ id: 'EventMetadata' });
+
+export type Actor = z.infer<typeof Actor>;
+export type EventMetadata = z.infer<typeof EventMetadata>;
