@@ -1,0 +1,68 @@
+/**
+ * The SQLite schema, migrated on open. `PRAGMA user_version` records the last applied migration;
+ * migrations run in one IMMEDIATE transaction so two processes opening a fresh file at the same
+ * time cannot both apply them. Append new migrations at the end; never edit an applied one.
+ */
+
+import type Database from 'better-sqlite3';
+import { StoreUnavailableError } from '../errors.js';
+
+interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'events log and per-stream revisions',
+    sql: `
+      -- One row per stream: the append path checks and bumps the revision here in O(1)
+      -- instead of looking for the stream's last event.
+      CREATE TABLE streams (
+        stream_id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL CHECK (revision >= 0)
+      ) WITHOUT ROWID;
+
+      -- AUTOINCREMENT: a position is never handed out twice, even if the newest row were ever
+      -- removed, so a checkpoint held by a reader can never come to mean a different event.
+      CREATE TABLE events (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,
+        stream_id TEXT NOT NULL REFERENCES streams (stream_id),
+        stream_revision INTEGER NOT NULL CHECK (stream_revision >= 0),
+        category TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        data TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        created_at INTEGER NOT NULL, -- milliseconds since the Unix epoch
+        UNIQUE (stream_id, stream_revision)
+      );
+
+      -- Filtered global reads (projections following one category or a few event types).
+      CREATE INDEX events_by_category ON events (category, position);
+      CREATE INDEX events_by_type ON events (event_type, position);
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database.Database): void {
+  const apply = db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new StoreUnavailableError(
+        'sqlite',
+        `database schema version ${current} is newer than this keyledger supports (${SCHEMA_VERSION}); upgrade keyledger`,
+      );
+    }
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= current) continue;
+      db.exec(migration.sql);
+      db.pragma(`user_version = ${migration.version}`);
+    }
+  });
+  apply.immediate();
+}

@@ -1,0 +1,410 @@
+/**
+ * The embedded event store: one SQLite file in WAL mode, written by one process at a time.
+ *
+ * SQLite is the single-instance backend. Several processes on the same file stay correct (every
+ * append is an IMMEDIATE transaction and positions follow commit order) but only appends made
+ * through this store object wake its waiters at once; appends by other processes or other
+ * store objects are noticed by a modest poll (`pollIntervalMs`), run only while someone waits.
+ */
+
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  DuplicateEventIdError,
+  EventStoreError,
+  StoreClosedError,
+  StoreUnavailableError,
+  WrongExpectedRevisionError,
+} from '../errors.js';
+import { EventWaiters, checkWaitOptions } from '../notifier.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  EventStore,
+  EventValidator,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadAllResult,
+  ReadStreamOptions,
+  RecordedEvent,
+  WaitOptions,
+} from '../port.js';
+import type { PreparedAppend } from '../prepare-append.js';
+import { prepareAppend } from '../prepare-append.js';
+import { compareCheckpoints, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
+import { parseFilter, parseMaxCount, parseStreamRange } from './read-options.js';
+import { migrate } from './schema.js';
+
+export interface SqliteEventStoreOptions {
+  /** Path of the database file; its directory is created if missing. */
+  file: string;
+  validate?: EventValidator;
+  /** FULL (default) fsyncs every commit: an acknowledged append survives power loss. */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** How often a waiter checks for appends made by other processes; default 1000 ms. */
+  pollIntervalMs?: number;
+  /** How long an append waits for another process's write lock; default 5000 ms. */
+  busyTimeoutMs?: number;
+}
+
+interface EventRow {
+  position: number;
+  event_id: string;
+  stream_id: string;
+  stream_revision: number;
+  category: string;
+  event_type: string;
+  data: string;
+  metadata: string;
+  created_at: number;
+}
+
+const COLUMNS = 'position, event_id, stream_id, stream_revision, category, event_type, data, metadata, created_at';
+
+/** Thrown inside the append transaction to roll it back when the batch may be a replay. */
+class BatchIdsAlreadyStored extends Error {}
+
+export async function openSqliteEventStore(options: SqliteEventStoreOptions): Promise<EventStore> {
+  return SqliteEventStore.open(options);
+}
+
+export class SqliteEventStore implements EventStore {
+  readonly backend = 'sqlite' as const;
+
+  readonly #db: Database.Database;
+  readonly #validate: EventValidator | undefined;
+  readonly #pollIntervalMs: number;
+  readonly #statements: ReturnType<typeof prepareStatements>;
+  readonly #appendTransaction: Database.Transaction<(append: PreparedAppend, now: number) => WrittenAppend>;
+  readonly #readAllTransaction: Database.Transaction<
+    (after: number, limit: number, categories?: string[], types?: string[]) => { rows: EventRow[]; head: number }
+  >;
+  readonly #waiters: EventWaiters;
+  #pollTimer: NodeJS.Timeout | undefined;
+  /** The highest position this object knows to be committed; the poll wakes waiters past it. */
+  #knownHead = 0;
+  #closed = false;
+
+  static open(options: SqliteEventStoreOptions): SqliteEventStore {
+    const { file, synchronous = 'FULL', pollIntervalMs = 1000, busyTimeoutMs = 5000 } = options;
+    if (typeof file !== 'string' || file.length === 0) throw new EventStoreError('sqlite store needs a file path');
+    if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
+      throw new EventStoreError(`synchronous must be 'FULL' or 'NORMAL', got ${String(synchronous)}`);
+    }
+    for (const [name, value] of [['pollIntervalMs', pollIntervalMs], ['busyTimeoutMs', busyTimeoutMs]] as const) {
+      if (!Number.isInteger(value) || value < 1) throw new EventStoreError(`${name} must be a positive integer`);
+    }
+    let db: Database.Database | undefined;
+    try {
+      if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
+      db = new Database(file);
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${synchronous}`);
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      return new SqliteEventStore(db, options.validate, pollIntervalMs);
+    } catch (error) {
+      db?.close();
+      if (error instanceof EventStoreError) throw error;
+      // Missing permissions, a directory in the way, a file that is not a database...
+      throw new StoreUnavailableError('sqlite', `cannot open ${file}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private constructor(db: Database.Database, validate: EventValidator | undefined, pollIntervalMs: number) {
+    this.#db = db;
+    this.#validate = validate;
+    this.#pollIntervalMs = pollIntervalMs;
+    const statements = prepareStatements(db);
+    this.#statements = statements;
+    this.#appendTransaction = db.transaction((append: PreparedAppend, now: number) =>
+      writeAppend(statements, append, now),
+    );
+    this.#readAllTransaction = db.transaction(
+      (after: number, limit: number, categories?: string[], types?: string[]) => {
+        const rows = selectAll(statements, after, limit, categories, types);
+        // Same snapshot as the rows: nothing can commit between the two reads.
+        const head = rows.length === limit ? 0 : (statements.head.get() as number | null) ?? 0;
+        return { rows, head };
+      },
+    );
+    this.#waiters = new EventWaiters({ onActive: () => this.#startPolling(), onIdle: () => this.#stopPolling() });
+  }
+
+  async appendToStream(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
+    this.#assertOpen();
+    const append = prepareAppend(stream, events, options, this.#validate);
+    const now = Date.now();
+    let written: WrittenAppend;
+    try {
+      written = this.#appendTransaction.immediate(append, now);
+    } catch (error) {
+      if (error instanceof BatchIdsAlreadyStored || isEventIdViolation(error)) return this.#replayOrThrow(append);
+      throw toStoreError(error, `append to '${append.stream}' failed`);
+    }
+    const { firstRevision, positions } = written;
+    const last = positions[positions.length - 1] as number;
+    this.#knownHead = Math.max(this.#knownHead, last);
+    this.#waiters.wakeAll();
+    const recorded = append.events.map(
+      (event, i): RecordedEvent => ({
+        id: event.id,
+        stream: append.stream,
+        category: append.category,
+        revision: firstRevision + i,
+        type: event.type,
+        data: JSON.parse(event.data),
+        metadata: JSON.parse(event.metadata),
+        checkpoint: formatCheckpoint(positions[i] as number),
+        recordedAt: new Date(now),
+      }),
+    );
+    return {
+      nextExpectedRevision: firstRevision + positions.length - 1,
+      checkpoint: formatCheckpoint(last),
+      events: recorded,
+      replayed: false,
+    };
+  }
+
+  async readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
+    this.#assertOpen();
+    const range = parseStreamRange(stream, options);
+    if (range.from === undefined) return [];
+    const statement = range.backwards ? this.#statements.streamBackwards : this.#statements.streamForwards;
+    const rows = this.#query(() => statement.all(stream, range.from, range.limit) as EventRow[]);
+    return rows.map(toRecordedEvent);
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
+    this.#assertOpen();
+    const after = parseCheckpoint(options.after);
+    const limit = parseMaxCount(options.maxCount);
+    const categories = parseFilter(options.categories, 'categories');
+    const types = parseFilter(options.types, 'types');
+    const { rows, head } = this.#query(() => this.#readAllTransaction(after, limit, categories, types));
+    const events = rows.map(toRecordedEvent);
+    if (rows.length === limit) return { events, checkpoint: events[events.length - 1]?.checkpoint };
+    // A short page means everything up to the head was scanned: resume from the head so a
+    // filtered reader never rescans the events it skipped.
+    const end = Math.max(head, after);
+    return { events, checkpoint: end === 0 ? options.after : formatCheckpoint(end) };
+  }
+
+  async waitForEvents(after: string | undefined, options?: WaitOptions): Promise<void> {
+    this.#assertOpen();
+    const position = parseCheckpoint(after);
+    checkWaitOptions(options);
+    const head = this.#query(() => (this.#statements.head.get() as number | null) ?? 0);
+    if (head > position) return;
+    this.#knownHead = Math.max(this.#knownHead, head);
+    await this.#waiters.wait(options);
+  }
+
+  compareCheckpoints(a: string | undefined, b: string | undefined): number {
+    return compareCheckpoints(a, b);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopPolling();
+    this.#waiters.close();
+    this.#db.close();
+  }
+
+  /**
+   * Some id of the batch is stored already. An exact replay (every id stored in this stream at
+   * consecutive revisions, in batch order) returns the original events; anything else is a
+   * DuplicateEventIdError. Events are never deleted, so what we read here cannot go stale.
+   */
+  #replayOrThrow(append: PreparedAppend): AppendResult {
+    const ids = append.events.map((event) => event.id);
+    const rows = this.#query(() => this.#statements.eventsByIds.all(JSON.stringify(ids)) as EventRow[]);
+    const byId = new Map(rows.map((row) => [row.event_id, row]));
+    const stored = ids.map((id) => byId.get(id));
+    const first = stored[0];
+    const isReplay =
+      first !== undefined &&
+      stored.every(
+        (row, i) => row !== undefined && row.stream_id === append.stream && row.stream_revision === first.stream_revision + i,
+      );
+    if (isReplay) {
+      const events = (stored as EventRow[]).map(toRecordedEvent);
+      const last = events[events.length - 1] as RecordedEvent;
+      return { nextExpectedRevision: last.revision, checkpoint: last.checkpoint, events, replayed: true };
+    }
+    const duplicate = ids.find((id) => byId.has(id));
+    if (duplicate === undefined) {
+      throw new EventStoreError(`append to '${append.stream}' hit an event id conflict that vanished on re-read`);
+    }
+    throw new DuplicateEventIdError(duplicate, append.stream);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreClosedError();
+  }
+
+  #query<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      throw toStoreError(error, 'read failed');
+    }
+  }
+
+  #startPolling(): void {
+    if (this.#pollTimer !== undefined || this.#closed) return;
+    this.#pollTimer = setInterval(() => this.#poll(), this.#pollIntervalMs);
+  }
+
+  #stopPolling(): void {
+    if (this.#pollTimer === undefined) return;
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
+  }
+
+  /** Notices appends made by other processes on the same file. */
+  #poll(): void {
+    if (this.#closed) return;
+    let head: number;
+    try {
+      head = (this.#statements.head.get() as number | null) ?? 0;
+    } catch {
+      return; // busy or briefly unreadable: the next tick retries, and waiters have their own timeouts
+    }
+    if (head > this.#knownHead) {
+      this.#knownHead = head;
+      this.#waiters.wakeAll();
+    }
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  const filtered = (where: string) =>
+    db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? ${where} ORDER BY position LIMIT ?`);
+  return {
+    streamRevision: db.prepare('SELECT revision FROM streams WHERE stream_id = ?').pluck(),
+    upsertStream: db.prepare(
+      'INSERT INTO streams (stream_id, revision) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET revision = excluded.revision',
+    ),
+    insertEvent: db.prepare(
+      `INSERT INTO events (event_id, stream_id, stream_revision, category, event_type, data, metadata, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    eventExists: db.prepare('SELECT 1 FROM events WHERE event_id = ?').pluck(),
+    eventsByIds: db.prepare(`SELECT ${COLUMNS} FROM events WHERE event_id IN (SELECT value FROM json_each(?))`),
+    streamForwards: db.prepare(
+      `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
+    ),
+    streamBackwards: db.prepare(
+      `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND stream_revision <= ? ORDER BY stream_revision DESC LIMIT ?`,
+    ),
+    head: db.prepare('SELECT max(position) FROM events').pluck(),
+    all: filtered(''),
+    allByCategory: filtered('AND category IN (SELECT value FROM json_each(?))'),
+    allByType: filtered('AND event_type IN (SELECT value FROM json_each(?))'),
+    allByCategoryAndType: filtered(
+      'AND category IN (SELECT value FROM json_each(?)) AND event_type IN (SELECT value FROM json_each(?))',
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+interface WrittenAppend {
+  firstRevision: number;
+  positions: number[];
+}
+
+/** Runs inside the IMMEDIATE transaction: one revision read, one stream upsert, one insert per event. */
+function writeAppend(statements: Statements, append: PreparedAppend, now: number): WrittenAppend {
+  const actual = (statements.streamRevision.get(append.stream) as number | undefined) ?? -1;
+  if (!revisionMatches(append.expected, actual)) {
+    // A retried command carries a stale expected revision: look for a replay before failing.
+    // All ids of a replay are stored, so checking the first one is enough.
+    if (statements.eventExists.get(append.events[0]?.id) !== undefined) throw new BatchIdsAlreadyStored();
+    throw new WrongExpectedRevisionError(append.stream, append.expected, actual);
+  }
+  statements.upsertStream.run(append.stream, actual + append.events.length);
+  const positions = append.events.map((event, i) => {
+    const { lastInsertRowid } = statements.insertEvent.run(
+      event.id,
+      append.stream,
+      actual + 1 + i,
+      append.category,
+      event.type,
+      event.data,
+      event.metadata,
+      now,
+    );
+    return Number(lastInsertRowid);
+  });
+  return { firstRevision: actual + 1, positions };
+}
+
+function selectAll(
+  statements: Statements,
+  after: number,
+  limit: number,
+  categories: string[] | undefined,
+  types: string[] | undefined,
+): EventRow[] {
+  if (categories && types) {
+    return statements.allByCategoryAndType.all(after, JSON.stringify(categories), JSON.stringify(types), limit) as EventRow[];
+  }
+  if (categories) return statements.allByCategory.all(after, JSON.stringify(categories), limit) as EventRow[];
+  if (types) return statements.allByType.all(after, JSON.stringify(types), limit) as EventRow[];
+  return statements.all.all(after, limit) as EventRow[];
+}
+
+function revisionMatches(expected: ExpectedRevision, actual: number): boolean {
+  switch (expected) {
+    case 'any':
+      return true;
+    case 'no_stream':
+      return actual === -1;
+    case 'stream_exists':
+      return actual >= 0;
+    default:
+      return expected === actual;
+  }
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    stream: row.stream_id,
+    category: row.category,
+    revision: row.stream_revision,
+    type: row.event_type,
+    data: JSON.parse(row.data),
+    metadata: JSON.parse(row.metadata),
+    checkpoint: formatCheckpoint(row.position),
+    recordedAt: new Date(row.created_at),
+  };
+}
+
+function isEventIdViolation(error: unknown): boolean {
+  return (
+    error instanceof Database.SqliteError &&
+    error.code === 'SQLITE_CONSTRAINT_UNIQUE' &&
+    error.message.includes('events.event_id')
+  );
+}
+
+/** Our own typed errors pass through; SQLite failures (locked, disk full, I/O, corrupt) become StoreUnavailableError. */
+function toStoreError(error: unknown, context: string): unknown {
+  if (error instanceof EventStoreError) return error;
+  if (error instanceof Database.SqliteError) {
+    const reason =
+      error.code === 'SQLITE_BUSY' || error.code === 'SQLITE_LOCKED'
+        ? 'the database is locked by another writer (busy timeout exceeded)'
+        : `${error.code}: ${error.message}`;
+    return new StoreUnavailableError('sqlite', `${context}: ${reason}`, { cause: error });
+  }
+  return error;
+}

@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { EventStoreError, StoreUnavailableError, WrongExpectedRevisionError } from '../../src/store/errors.js';
+import type { EventStore, NewEvent } from '../../src/store/port.js';
+import { SCHEMA_VERSION, openSqliteEventStore } from '../../src/store/sqlite/index.js';
+import { describeEventStoreContract } from './contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'keyledger-sqlite-'));
+const freshFile = () => join(dir, `${randomUUID()}.db`);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describeEventStoreContract('sqlite', ({ validate }) => openSqliteEventStore({ file: freshFile(), validate }));
+
+describe('sqlite event store', () => {
+  const opened: EventStore[] = [];
+  const open = async (file: string, extra: { pollIntervalMs?: number; busyTimeoutMs?: number } = {}) => {
+    const store = await openSqliteEventStore({ file, synchronous: 'NORMAL', ...extra });
+    opened.push(store);
+    return store;
+  };
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+  const events = (count: number): NewEvent[] => Array.from({ length: count }, (_, i) => ({ type: 'Numbered', data: { i } }));
+
+  it('keeps events and revisions across a reopen of the same file', async () => {
+    const file = freshFile();
+    const first = await open(file);
+    const written = await first.appendToStream('key-1', events(3));
+    await first.close();
+
+    const second = await open(file);
+    expect(await second.readStream('key-1')).toEqual(written.events);
+    await expect(second.appendToStream('key-1', events(1), { expectedRevision: 1 })).rejects.toBeInstanceOf(
+      WrongExpectedRevisionError,
+    );
+    const more = await second.appendToStream('key-1', events(1), { expectedRevision: 2 });
+    expect(more.events[0]?.revision).toBe(3);
+    expect(second.compareCheckpoints(written.checkpoint, more.checkpoint)).toBeLessThan(0);
+    expect((await second.readAll()).events.map((e) => e.revision)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('creates missing directories and migrates on open, idempotently', async () => {
+    const file = join(dir, randomUUID(), 'nested', 'ledger.db');
+    const [a, b] = await Promise.all([open(file), open(file)]);
+    await a.appendToStream('key-1', events(1));
+    await a.close();
+    await b.close();
+    const third = await open(file);
+    expect((await third.readStream('key-1')).length).toBe(1);
+    await third.close();
+
+    const raw = new Database(file, { readonly: true });
+    try {
+      expect(raw.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+      const tables = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
+      expect(tables).toEqual(expect.arrayContaining(['events', 'streams']));
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('refuses a file whose schema is newer than this build', async () => {
+    const file = freshFile();
+    const raw = new Database(file);
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    await expect(open(file)).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('reports a path it cannot open as StoreUnavailableError', async () => {
+    await expect(open(dir)).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('two store instances on one file see and respect each other', async () => {
+    const file = freshFile();
+    const a = await open(file, { pollIntervalMs: 20 });
+    const b = await open(file, { pollIntervalMs: 20 });
+    const fromA = await a.appendToStream('key-1', events(2), { expectedRevision: 'no_stream' });
+    expect((await b.readAll()).events).toEqual(fromA.events);
+
+    await expect(b.appendToStream('key-1', events(1), { expectedRevision: 'no_stream' })).rejects.toMatchObject({
+      actual: 1,
+    });
+    const fromB = await b.appendToStream('key-1', events(1), { expectedRevision: 1 });
+    expect(fromB.events[0]?.revision).toBe(2);
+    const all = await a.readAll({ after: fromA.checkpoint });
+    expect(all.events).toEqual(fromB.events);
+
+    // A replay is recognised whichever instance wrote the original.
+    const batch = [{ id: randomUUID(), type: 'Once', data: {} }];
+    const original = await a.appendToStream('key-2', batch);
+    const replay = await b.appendToStream('key-2', batch, { expectedRevision: 'no_stream' });
+    expect(replay).toEqual({ ...original, replayed: true });
+
+    // The other instance's append wakes a waiter through the poll (the timeout exceeds the test's).
+    const waiting = b.waitForEvents(original.checkpoint, { timeoutMs: 120_000 });
+    setTimeout(() => void a.appendToStream('key-3', events(1)), 30);
+    await waiting;
+    expect((await b.readAll({ after: original.checkpoint })).events.map((e) => e.stream)).toEqual(['key-3']);
+  });
+
+  it('turns a write lock held too long by another process into StoreUnavailableError, writing nothing', async () => {
+    const file = freshFile();
+    const store = await open(file, { busyTimeoutMs: 50 });
+    const other = new Database(file);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const error = await store.appendToStream('key-1', events(1)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error as Error).message).toMatch(/locked/);
+      other.exec('COMMIT');
+      expect(await store.readStream('key-1')).toEqual([]);
+      expect((await store.appendToStream('key-1', events(1))).events[0]?.revision).toBe(0);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('reads 1000 events by default and at most 10 000', async () => {
+    const store = await open(freshFile());
+    for (let i = 0; i < 11; i++) await store.appendToStream(`key-${i}`, events(1000));
+    expect((await store.readAll()).events).toHaveLength(1000);
+    expect((await store.readAll({ maxCount: 50_000 })).events).toHaveLength(10_000);
+    expect(await store.readStream('key-3', { maxCount: 5 })).toHaveLength(5);
+    expect(await store.readStream('key-3')).toHaveLength(1000);
+  });
+
+  it.each<[string, (store: EventStore) => Promise<unknown>]>([
+    ['maxCount 0', (s) => s.readAll({ maxCount: 0 })],
+    ['maxCount 1.5', (s) => s.readStream('key-1', { maxCount: 1.5 })],
+    ['a negative fromRevision', (s) => s.readStream('key-1', { fromRevision: -1 })],
+    ['an unknown direction', (s) => s.readStream('key-1', { direction: 'sideways' as 'forwards' })],
+    ['categories that are not strings', (s) => s.readAll({ categories: [1] as unknown as string[] })],
+    ['a timeout that is not a number', (s) => s.waitForEvents(undefined, { timeoutMs: '5' as unknown as number })],
+  ])('rejects %s with a typed error', async (_, call) => {
+    const store = await open(freshFile());
+    await store.appendToStream('key-1', events(1));
+    const error = await call(store).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EventStoreError);
+  });
+
+  it('accepts NORMAL synchronous mode and rejects unknown modes', async () => {
+    const store = await open(freshFile());
+    expect((await store.appendToStream('key-1', events(1))).replayed).toBe(false);
+    await expect(
+      openSqliteEventStore({ file: freshFile(), synchronous: 'OFF' as 'FULL' }),
+    ).rejects.toBeInstanceOf(EventStoreError);
+  });
+
+  it('does not leave the file behind when asked to open an invalid configuration', () => {
+    const file = freshFile();
+    return openSqliteEventStore({ file, pollIntervalMs: 0 }).then(
+      () => expect.unreachable(),
+      (error: unknown) => {
+        expect(error).toBeInstanceOf(EventStoreError);
+        expect(existsSync(file)).toBe(false);
+      },
+    );
+  });
+});
