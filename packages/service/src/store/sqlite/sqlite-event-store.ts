@@ -35,6 +35,8 @@ import type { PreparedAppend } from '../prepare-append.js';
 import { prepareAppend } from '../prepare-append.js';
 import { compareCheckpoints, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
 import { parseFilter, parseMaxCount, parseStreamRange } from './read-options.js';
+import type { EventRow } from './read-all.js';
+import { EVENT_COLUMNS, prepareReadAllStatements, selectAll } from './read-all.js';
 import { migrate } from './schema.js';
 
 export interface SqliteEventStoreOptions {
@@ -49,19 +51,6 @@ export interface SqliteEventStoreOptions {
   busyTimeoutMs?: number;
 }
 
-interface EventRow {
-  position: number;
-  event_id: string;
-  stream_id: string;
-  stream_revision: number;
-  category: string;
-  event_type: string;
-  data: string;
-  metadata: string;
-  created_at: number;
-}
-
-const COLUMNS = 'position, event_id, stream_id, stream_revision, category, event_type, data, metadata, created_at';
 
 /** Thrown inside the append transaction to roll it back when the batch may be a replay. */
 class BatchIdsAlreadyStored extends Error {}
@@ -284,8 +273,6 @@ export class SqliteEventStore implements EventStore {
 }
 
 function prepareStatements(db: Database.Database) {
-  const filtered = (where: string) =>
-    db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? ${where} ORDER BY position LIMIT ?`);
   return {
     streamRevision: db.prepare('SELECT revision FROM streams WHERE stream_id = ?').pluck(),
     upsertStream: db.prepare(
@@ -296,20 +283,15 @@ function prepareStatements(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     eventExists: db.prepare('SELECT 1 FROM events WHERE event_id = ?').pluck(),
-    eventsByIds: db.prepare(`SELECT ${COLUMNS} FROM events WHERE event_id IN (SELECT value FROM json_each(?))`),
+    eventsByIds: db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE event_id IN (SELECT value FROM json_each(?))`),
     streamForwards: db.prepare(
-      `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
     ),
     streamBackwards: db.prepare(
-      `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND stream_revision <= ? ORDER BY stream_revision DESC LIMIT ?`,
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND stream_revision <= ? ORDER BY stream_revision DESC LIMIT ?`,
     ),
     head: db.prepare('SELECT max(position) FROM events').pluck(),
-    all: filtered(''),
-    allByCategory: filtered('AND category IN (SELECT value FROM json_each(?))'),
-    allByType: filtered('AND event_type IN (SELECT value FROM json_each(?))'),
-    allByCategoryAndType: filtered(
-      'AND category IN (SELECT value FROM json_each(?)) AND event_type IN (SELECT value FROM json_each(?))',
-    ),
+    ...prepareReadAllStatements(db),
   };
 }
 
@@ -344,21 +326,6 @@ function writeAppend(statements: Statements, append: PreparedAppend, now: number
     return Number(lastInsertRowid);
   });
   return { firstRevision: actual + 1, positions };
-}
-
-function selectAll(
-  statements: Statements,
-  after: number,
-  limit: number,
-  categories: string[] | undefined,
-  types: string[] | undefined,
-): EventRow[] {
-  if (categories && types) {
-    return statements.allByCategoryAndType.all(after, JSON.stringify(categories), JSON.stringify(types), limit) as EventRow[];
-  }
-  if (categories) return statements.allByCategory.all(after, JSON.stringify(categories), limit) as EventRow[];
-  if (types) return statements.allByType.all(after, JSON.stringify(types), limit) as EventRow[];
-  return statements.all.all(after, limit) as EventRow[];
 }
 
 function revisionMatches(expected: ExpectedRevision, actual: number): boolean {
