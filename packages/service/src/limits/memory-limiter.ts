@@ -81,7 +81,8 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
     if (rateOutcome !== undefined && !rateOutcome.allowed) outcome = OUTCOME_RATE_LIMITED;
     else if (quota !== undefined && used + cost > quota.limit) outcome = OUTCOME_QUOTA_EXCEEDED;
 
-    if (charge && outcome === OUTCOME_ALLOWED) {
+    const writesState = rateOutcome !== undefined || (quota !== undefined && cost > 0);
+    if (charge && outcome === OUTCOME_ALLOWED && writesState) {
       if (state === undefined) {
         state = newSubjectState();
         subjects.set(request.subject, state);
