@@ -13,5 +13,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // CI (.ci/run) sets KEYLEDGER_TEST_REPORT to get a machine-readable report, so it can fail the
+    // run when any test was skipped or left todo.
+    reporters: process.env.KEYLEDGER_TEST_REPORT
+      ? ['default', ['json', { outputFile: process.env.KEYLEDGER_TEST_REPORT }]]
+      : ['default'],
   },
 });
