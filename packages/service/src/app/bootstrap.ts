@@ -1,0 +1,92 @@
+/**
+ * First start: an empty ledger gets a root key with the `admin` permission, printed once to
+ * stdout (or taken from KEYLEDGER_ROOT_KEY, for automation). The root key's id is fixed, so
+ * instances that start together on one PostgreSQL database create it exactly once.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { keyHint, parseKey } from '@keyledger/schemas';
+import type { Logger } from 'pino';
+import { digestKey, generateKey } from '../domain/key-material.js';
+import type { KeyProjection } from '../projections/key-projection.js';
+import { WrongExpectedRevisionError } from '../store/errors.js';
+import { AppError } from './errors.js';
+import { deterministicKeyId } from './ids.js';
+import type { KeyCommands } from './key-commands.js';
+
+export const ROOT_CONSUMER = 'keyledger-root';
+const SYSTEM = { actor: { kind: 'system' as const, id: 'bootstrap' }, requestId: null, sourceAddress: null };
+
+export class RootKeyError extends Error {
+  override name = 'RootKeyError';
+}
+
+/** Returns the plaintext root key when this call created one from scratch (to be printed once). */
+export async function ensureRootKey(options: {
+  commands: KeyCommands;
+  keys: KeyProjection;
+  rootKey: string | undefined;
+  prefix: string;
+  logger: Logger;
+}): Promise<string | null> {
+  const { commands, keys, rootKey, logger } = options;
+  let material;
+  let keyId;
+  if (rootKey !== undefined) {
+    if (!parseKey(rootKey)) {
+      throw new RootKeyError('KEYLEDGER_ROOT_KEY is not a well-formed keyledger key (prefix, 22 random and 6 checksum base62 characters)');
+    }
+    const digest = digestKey(rootKey);
+    if (keys.getByDigest(digest)) return null;
+    material = { plaintext: rootKey, digest, hint: keyHint(rootKey) };
+    keyId = deterministicKeyId('root', digest);
+  } else {
+    if (keys.size > 0) return null;
+    material = generateKey(options.prefix);
+    keyId = deterministicKeyId('root', 'bootstrap');
+  }
+  try {
+    await commands.issue(
+      {
+        consumerId: ROOT_CONSUMER,
+        name: 'root',
+        environment: 'live',
+        scopes: [],
+        endpoints: [],
+        permissions: ['admin'],
+        meta: {},
+      },
+      SYSTEM,
+      { keyId, material },
+    );
+  } catch (error) {
+    // Another instance bootstrapped at the same moment: its root key stands, ours was never written.
+    if (error instanceof WrongExpectedRevisionError || (error instanceof AppError && error.status === 409)) {
+      logger.info('root key already created by another instance');
+      return null;
+    }
+    throw error;
+  }
+  logger.info({ keyId }, 'root key created');
+  return rootKey === undefined ? material.plaintext : null;
+}
+
+/**
+ * The secret from which idempotently issued keys are derived. Prefer KEYLEDGER_SECRET (shared
+ * by all instances); on SQLite one is generated once into the data directory; otherwise each
+ * process has its own, and a replay on another process answers without the plaintext.
+ */
+export function resolveServerSecret(options: { configured: string | undefined; file: string | undefined; logger: Logger }): Buffer {
+  if (options.configured) return Buffer.from(options.configured, 'utf8');
+  if (options.file) {
+    if (existsSync(options.file)) return Buffer.from(readFileSync(options.file, 'utf8').trim(), 'base64url');
+    mkdirSync(dirname(options.file), { recursive: true });
+    const secret = randomBytes(32);
+    writeFileSync(options.file, secret.toString('base64url'), { mode: 0o600, flag: 'wx' });
+    chmodSync(options.file, 0o600);
+    return secret;
+  }
+  options.logger.warn('KEYLEDGER_SECRET is not set: idempotent replays of issue/rotate on another instance will not return the plaintext key');
+  return randomBytes(32);
+}

@@ -1,0 +1,125 @@
+/**
+ * The composition root: opens the ledger, catches the projections up, bootstraps the root key
+ * and builds the HTTP app. Everything with I/O is wired here and nowhere else.
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import { buildHttpApp, type HttpApp } from '../http/app.js';
+import { KeyProjection } from '../projections/key-projection.js';
+import { ProjectionRunner } from '../projections/runner.js';
+import { createMemoryLimiter, createRedisLimiter, type Limiter, withFailurePolicy } from '../limits/index.js';
+import { createMetrics, metricsRoute } from '../metrics/metrics.js';
+import { verifyRoutes } from '../http/routes/verify.js';
+import { UsageRecorder } from '../verify/usage-recorder.js';
+import { QuotaUsageProjection } from '../verify/usage-projection.js';
+import { createKeyVerifier } from '../verify/verify-key.js';
+import { openEventStore } from '../store/open-store.js';
+import type { EventStore } from '../store/port.js';
+import { ensureRootKey, resolveServerSecret } from './bootstrap.js';
+import { KeyCommands } from './key-commands.js';
+
+export interface Keyledger {
+  config: Config;
+  app: HttpApp;
+  store: EventStore;
+  runner: ProjectionRunner;
+  keys: KeyProjection;
+  commands: KeyCommands;
+  /** The root key's plaintext when this start created it (print once, never log). */
+  createdRootKey: string | null;
+  close(): Promise<void>;
+}
+
+export async function createKeyledger(config: Config, logger: Logger): Promise<Keyledger> {
+  const store = await openEventStore(config.database);
+  const keys = new KeyProjection();
+  const quotaUsage = new QuotaUsageProjection();
+  const runner = new ProjectionRunner(store, [keys, quotaUsage], {
+    onError: (error) => logger.error({ err: error }, 'projection runner failed; retrying'),
+  });
+  const metrics = createMetrics(() => runner.lagSeconds);
+  let limiter: Limiter | undefined;
+  let usage: UsageRecorder | undefined;
+  let ready = false;
+  let closing = false;
+  try {
+    await runner.start();
+    limiter = withFailurePolicy(
+      config.redisUrl
+        ? createRedisLimiter({ url: config.redisUrl, commandTimeoutMs: config.redisTimeoutMs })
+        : createMemoryLimiter(),
+      {
+        mode: config.limiterFailureMode,
+        onError: (error) => {
+          metrics.limiterErrors.inc();
+          logger.error({ err: error, mode: config.limiterFailureMode }, 'limiter unavailable; answering by failure mode');
+        },
+      },
+    );
+    if (limiter.kind === 'memory') {
+      // Quota counters live in this process only: rebuild the open windows from the ledger.
+      const restored = await quotaUsage.restoreInto(limiter, Date.now());
+      if (restored > 0) logger.info({ windows: restored }, 'restored quota usage from the ledger');
+    }
+    usage = new UsageRecorder(store, { intervalMs: config.usageFlushMs, instanceId: config.instanceId, logger });
+    usage.start();
+    const serverSecret = resolveServerSecret({
+      configured: config.serverSecret,
+      file: config.database.kind === 'sqlite' ? join(config.dataDir, 'server-secret') : undefined,
+      logger,
+    });
+    const commands = new KeyCommands({
+      store,
+      runner,
+      keyPrefixes: config.keyPrefixes,
+      maxGracePeriodSeconds: config.maxGracePeriodSeconds,
+      serverSecret,
+    });
+    const createdRootKey = await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
+    const app = await buildHttpApp({
+      logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      store,
+      keys,
+      commands,
+      isReady: () => ready && !closing,
+      rootPlugins: [metricsRoute(metrics)],
+      v1Plugins: [
+        async (v1) =>
+          v1.register(verifyRoutes, {
+            verify: createKeyVerifier({ keys, limiter: limiter as Limiter }),
+            keys,
+            limiter: limiter as Limiter,
+            usage: usage as UsageRecorder,
+            store,
+            metrics,
+          }),
+      ],
+    });
+    ready = true;
+    return {
+      config,
+      app,
+      store,
+      runner,
+      keys,
+      commands,
+      createdRootKey,
+      async close() {
+        closing = true;
+        await app.close();
+        await usage?.stop();
+        await limiter?.close();
+        await runner.stop();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await usage?.stop().catch(() => undefined);
+    await limiter?.close().catch(() => undefined);
+    await runner.stop().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+}

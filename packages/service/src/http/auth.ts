@@ -1,0 +1,80 @@
+/**
+ * Management authentication: callers present a key from the same ledger (`Authorization:
+ * Bearer <key>`) that carries management permissions. The credential is checked against the
+ * live projection on every request, so revoking or suspending a management key takes effect at
+ * once. Only the digest of the presented key is ever kept.
+ */
+import { hasPermission, PROBLEM_TYPES, parseKey, type Permission } from '@keyledger/schemas';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { digestKey } from '../domain/key-material.js';
+import { keyStatusAt } from '../domain/keys/status.js';
+import type { KeyProjection } from '../projections/key-projection.js';
+import { sendProblem } from './problem.js';
+
+export interface Caller {
+  keyId: string;
+  permissions: Permission[];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller | null;
+  }
+  interface FastifyContextConfig {
+    /** The management permission a route needs; routes without one are public. */
+    permission?: Permission;
+  }
+}
+
+/** Remembers digests of recently presented credentials so hot callers are not re-hashed. */
+class DigestCache {
+  readonly #map = new Map<string, string>();
+  constructor(private readonly max = 1024) {}
+  get(token: string): string {
+    let digest = this.#map.get(token);
+    if (digest === undefined) {
+      if (this.#map.size >= this.max) this.#map.clear();
+      digest = digestKey(token);
+      this.#map.set(token, digest);
+    }
+    return digest;
+  }
+}
+
+export function createAuthHook(keys: KeyProjection, now: () => number = Date.now) {
+  const digests = new DigestCache();
+  return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const needed = request.routeOptions.config.permission;
+    request.caller = null;
+    if (needed === undefined) return;
+    const header = request.headers.authorization;
+    const challenge = { 'www-authenticate': 'Bearer realm="keyledger"' };
+    if (typeof header !== 'string' || !header.startsWith('Bearer ')) {
+      return void sendProblem(reply, {
+        type: PROBLEM_TYPES.unauthorized,
+        title: 'Unauthorized',
+        status: 401,
+        detail: 'send a management key as Authorization: Bearer <key>',
+      }, challenge);
+    }
+    const token = header.slice(7).trim();
+    const state = parseKey(token) ? keys.getByDigest(digests.get(token)) : undefined;
+    if (!state || keyStatusAt(state, now()) !== 'active') {
+      return void sendProblem(reply, {
+        type: PROBLEM_TYPES.unauthorized,
+        title: 'Unauthorized',
+        status: 401,
+        detail: 'the bearer credential is not a valid, active keyledger key',
+      }, challenge);
+    }
+    if (!hasPermission(state.permissions, needed)) {
+      return void sendProblem(reply, {
+        type: PROBLEM_TYPES.forbidden,
+        title: 'Forbidden',
+        status: 403,
+        detail: `this credential lacks the '${needed}' permission`,
+      });
+    }
+    request.caller = { keyId: state.id, permissions: state.permissions };
+  };
+}

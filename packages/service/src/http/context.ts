@@ -1,0 +1,45 @@
+/** Turns an authenticated request into the command context every event records. */
+import type { FastifyRequest } from 'fastify';
+import type { CommandContext } from '../app/key-commands.js';
+import { badRequest } from '../app/errors.js';
+import { requestHash } from '../app/ids.js';
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+export function commandContext(request: FastifyRequest, options: { withIfMatch?: boolean } = {}): CommandContext {
+  const caller = request.caller;
+  if (!caller) throw new Error('commandContext on an unauthenticated route');
+  const idempotencyKey = headerValue(request, 'idempotency-key');
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    throw badRequest('Idempotency-Key must be 1-200 visible ASCII characters', [
+      { path: 'headers.idempotency-key', message: 'invalid' },
+    ]);
+  }
+  return {
+    actor: { kind: 'key', id: caller.keyId },
+    requestId: request.id,
+    sourceAddress: request.ip ?? null,
+    idempotencyKey,
+    requestHash: idempotencyKey
+      ? requestHash(request.method, request.routeOptions.url ?? request.url, request.params, request.body)
+      : undefined,
+    expectedRevision: options.withIfMatch === false ? undefined : parseIfMatch(headerValue(request, 'if-match')),
+  };
+}
+
+/** `If-Match: "3"` (or W/"3", or 3) names the revision the caller last saw. */
+export function parseIfMatch(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(value);
+  if (!match) {
+    throw badRequest('If-Match must be an ETag returned by keyledger, e.g. "3"', [{ path: 'headers.if-match', message: 'invalid' }]);
+  }
+  return Number(match[1]);
+}
+
+export const etag = (revision: number) => `"${revision}"`;
+
+function headerValue(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

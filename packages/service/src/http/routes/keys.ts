@@ -1,0 +1,196 @@
+/** Key management routes under /v1/keys: issue, read, list, scope, limit, suspend, rotate, revoke, history. */
+import {
+  GetKeyQuery,
+  IssuedKey,
+  IssueKeyRequest,
+  Key,
+  KeyHistory,
+  KeyId,
+  KeyList,
+  ListKeysQuery,
+  PatchScopesRequest,
+  Problem,
+  ReasonRequest,
+  ReplaceScopesRequest,
+  RotatedKey,
+  RotateKeyRequest,
+  SetLimitsRequest,
+} from '@keyledger/schemas';
+import type { FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { badRequest, forbidden, notFound } from '../../app/errors.js';
+import type { CommandResult, KeyCommands } from '../../app/key-commands.js';
+import { describeChange, toKeyView } from '../../domain/keys/index.js';
+import type { KeyProjection } from '../../projections/key-projection.js';
+import { commandContext, etag } from '../context.js';
+
+export interface KeyRoutesOptions {
+  commands: KeyCommands;
+  keys: KeyProjection;
+  now: () => Date;
+}
+
+const Params = z.object({ id: KeyId }).strict();
+const problems = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 412: Problem, 422: Problem };
+const tags = ['keys'];
+const write = { permission: 'keys:write' as const };
+const read = { permission: 'keys:read' as const };
+const security = [{ bearer: [] }];
+const idempotencyHeaders = z.object({
+  'idempotency-key': z.string().optional().meta({ description: 'Same key and body: the first outcome, written once' }),
+  'if-match': z.string().optional().meta({ description: 'ETag (revision) the caller last saw; 412 when it changed' }),
+});
+
+export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { commands, keys, now }) => {
+  const reply200 = (reply: FastifyReply, result: CommandResult) => {
+    reply.header('etag', etag(result.key.revision));
+    if (result.replayed) reply.header('idempotent-replayed', 'true');
+    return result.key;
+  };
+
+  app.post('/keys', {
+    config: write,
+    schema: {
+      tags, security, summary: 'Issue a key', operationId: 'issueKey',
+      headers: idempotencyHeaders.omit({ 'if-match': true }),
+      body: IssueKeyRequest,
+      response: { 201: IssuedKey, 200: IssuedKey, ...problems },
+    },
+  }, async (request, reply) => {
+    const body = request.body;
+    if (body.permissions.length > 0 && !request.caller?.permissions.includes('admin')) {
+      throw forbidden('only an admin credential may issue keys that carry management permissions');
+    }
+    const result = await commands.issue(body, commandContext(request, { withIfMatch: false }));
+    reply.code(result.replayed ? 200 : 201).header('location', `/v1/keys/${result.key.id}`);
+    return { ...reply200(reply, result), secret: result.secret };
+  });
+
+  app.get('/keys', {
+    config: read,
+    schema: { tags, security, summary: 'List keys', operationId: 'listKeys', querystring: ListKeysQuery, response: { 200: KeyList, ...problems } },
+  }, async (request) => {
+    const { consumerId, status, cursor, limit } = request.query;
+    const at = now();
+    const page = keys.list({ consumerId, status, after: cursor === undefined ? undefined : decodeCursor(cursor), limit }, at);
+    return {
+      items: page.items.map((state) => toKeyView(state, at)),
+      nextCursor: page.nextAfter === null ? null : encodeCursor(page.nextAfter),
+    };
+  });
+
+  app.get('/keys/:id', {
+    config: read,
+    schema: {
+      tags, security, summary: 'Get a key, now or as of an instant (?at=)', operationId: 'getKey',
+      params: Params, querystring: GetKeyQuery, response: { 200: Key, ...problems },
+    },
+  }, async (request, reply) => {
+    const { id } = request.params;
+    if (request.query.at !== undefined) {
+      return commands.stateAt(id, new Date(request.query.at));
+    }
+    const state = keys.getById(id);
+    if (!state) throw notFound(`key ${id} not found`);
+    reply.header('etag', etag(state.revision));
+    return toKeyView(state, now());
+  });
+
+  app.put('/keys/:id/scopes', {
+    config: write,
+    schema: {
+      tags, security, summary: 'Replace scopes (and endpoint rules)', operationId: 'replaceScopes',
+      headers: idempotencyHeaders, params: Params, body: ReplaceScopesRequest, response: { 200: Key, ...problems },
+    },
+  }, async (request, reply) =>
+    reply200(reply, await commands.replaceScopes(request.params.id, request.body.scopes, request.body.endpoints, commandContext(request))));
+
+  app.patch('/keys/:id/scopes', {
+    config: write,
+    schema: {
+      tags, security, summary: 'Add or remove scopes (and endpoint rules)', operationId: 'patchScopes',
+      headers: idempotencyHeaders, params: Params, body: PatchScopesRequest, response: { 200: Key, ...problems },
+    },
+  }, async (request, reply) =>
+    reply200(reply, await commands.patchScopes(request.params.id, request.body.add, request.body.remove, commandContext(request))));
+
+  app.put('/keys/:id/limits', {
+    config: write,
+    schema: {
+      tags, security, summary: 'Override rate limit and quota', operationId: 'setLimits',
+      headers: idempotencyHeaders, params: Params, body: SetLimitsRequest, response: { 200: Key, ...problems },
+    },
+  }, async (request, reply) =>
+    reply200(reply, await commands.setLimits(request.params.id, request.body, commandContext(request))));
+
+  for (const action of ['suspend', 'reinstate', 'revoke'] as const) {
+    app.post(`/keys/:id/${action}`, {
+      config: write,
+      schema: {
+        tags, security, summary: `${action[0]!.toUpperCase()}${action.slice(1)} a key`, operationId: `${action}Key`,
+        headers: idempotencyHeaders, params: Params, body: ReasonRequest.default({}), response: { 200: Key, ...problems },
+      },
+    }, async (request, reply) => {
+      const reason = request.body.reason ?? null;
+      const ctx = commandContext(request);
+      const id = request.params.id;
+      const result = action === 'suspend'
+        ? await commands.suspend(id, reason, ctx)
+        : action === 'reinstate'
+          ? await commands.reinstate(id, reason, ctx)
+          : await commands.revoke(id, reason, ctx);
+      return reply200(reply, result);
+    });
+  }
+
+  app.post('/keys/:id/rotate', {
+    config: write,
+    schema: {
+      tags, security, summary: 'Rotate: issue a successor; the old key works until the grace period ends', operationId: 'rotateKey',
+      headers: idempotencyHeaders, params: Params, body: RotateKeyRequest, response: { 201: RotatedKey, 200: RotatedKey, ...problems },
+    },
+  }, async (request, reply) => {
+    const result = await commands.rotate(request.params.id, request.body.gracePeriodSeconds, commandContext(request));
+    reply.code(result.previous.replayed ? 200 : 201).header('etag', etag(result.previous.key.revision));
+    if (result.previous.replayed) reply.header('idempotent-replayed', 'true');
+    return { previous: result.previous.key, successor: { ...result.successor.key, secret: result.successor.secret } };
+  });
+
+  app.get('/keys/:id/history', {
+    config: read,
+    schema: { tags, security, summary: "The key's events: who changed what, when", operationId: 'keyHistory', params: Params, response: { 200: KeyHistory, ...problems } },
+  }, async (request) => {
+    const events = await commands.history(request.params.id);
+    return {
+      keyId: request.params.id,
+      entries: events.map((event) => {
+        const meta = event.metadata as { actor: { kind: 'key' | 'system'; id: string }; requestId: string | null; sourceAddress: string | null; occurredAt: string };
+        return {
+          revision: event.revision,
+          type: event.type,
+          occurredAt: meta.occurredAt,
+          actor: meta.actor,
+          requestId: meta.requestId,
+          sourceAddress: meta.sourceAddress,
+          changes: describeChange({ type: event.type, data: event.data } as Parameters<typeof describeChange>[0]),
+        };
+      }),
+    };
+  });
+};
+
+function encodeCursor(keyId: string): string {
+  return Buffer.from(JSON.stringify({ after: keyId })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
+    const result = KeyId.safeParse(parsed.after);
+    if (result.success) return result.data;
+  } catch {
+    /* fall through to the problem below */
+  }
+  throw badRequest('cursor is not one returned by keyledger', [{ path: 'querystring.cursor', message: 'invalid cursor' }]);
+}

@@ -1,0 +1,102 @@
+/** POST /v1/verify for gateways, plus live quota and ledger usage per key. */
+import {
+  KeyId,
+  Problem,
+  QuotaResponse,
+  UsageQuery,
+  UsageResponse,
+  VerifyRequest,
+  VerifyResponse,
+} from '@keyledger/schemas';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { notFound } from '../../app/errors.js';
+import { rateLimitHeaders, type Limiter } from '../../limits/index.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { KeyProjection } from '../../projections/key-projection.js';
+import type { EventStore } from '../../store/port.js';
+import { readWholeStream } from '../../store/read-whole-stream.js';
+import type { UsageRecorder } from '../../verify/usage-recorder.js';
+import { usageStream } from '../../verify/usage-recorder.js';
+import { usageBuckets } from '../../verify/usage-projection.js';
+import type { VerifyOutcome } from '../../verify/verify-key.js';
+
+export interface VerifyRoutesOptions {
+  verify: (request: VerifyRequest) => Promise<VerifyOutcome>;
+  keys: KeyProjection;
+  limiter: Limiter;
+  usage: UsageRecorder;
+  store: EventStore;
+  metrics: Metrics;
+}
+
+const Params = z.object({ id: KeyId }).strict();
+const security = [{ bearer: [] }];
+
+export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (app, options) => {
+  const { verify, keys, limiter, usage, store, metrics } = options;
+
+  app.post('/verify', {
+    config: { permission: 'keys:verify' },
+    schema: {
+      tags: ['verify'], security, operationId: 'verifyKey',
+      summary: 'Verify a presented key: always 200 with a code; RateLimit headers when limits apply',
+      body: VerifyRequest,
+      response: { 200: VerifyResponse, 400: Problem, 401: Problem, 403: Problem, 413: Problem },
+    },
+  }, async (request, reply) => {
+    const started = performance.now();
+    const outcome = await verify(request.body);
+    const { response, decision } = outcome;
+    if (decision) {
+      const fields = rateLimitHeaders(decision);
+      if (fields['RateLimit-Policy']) reply.header('ratelimit-policy', fields['RateLimit-Policy']);
+      if (fields.RateLimit) reply.header('ratelimit', fields.RateLimit);
+      if (fields['Retry-After']) reply.header('retry-after', fields['Retry-After']);
+      if (decision.degraded) reply.header('keyledger-limiter', decision.degraded);
+    }
+    if (response.keyId !== null) {
+      usage.record(
+        response.keyId,
+        response.code,
+        outcome.units,
+        decision?.quota && outcome.units > 0 ? { windowStart: decision.quota.windowStart, period: decision.quota.period } : undefined,
+      );
+    }
+    metrics.verifications.inc({ code: response.code });
+    metrics.verifyDuration.observe((performance.now() - started) / 1000);
+    return response;
+  });
+
+  app.get('/keys/:id/quota', {
+    config: { permission: 'keys:read' },
+    schema: { tags: ['keys'], security, operationId: 'getQuota', summary: 'Live rate limit and quota state (charges nothing)', params: Params, response: { 200: QuotaResponse, 401: Problem, 403: Problem, 404: Problem } },
+  }, async (request) => {
+    const state = keys.getById(request.params.id);
+    if (!state) throw notFound(`key ${request.params.id} not found`);
+    const decision = state.rateLimit || state.quota
+      ? await limiter.peek({ subject: state.id, ...(state.rateLimit ? { rate: state.rateLimit } : {}), ...(state.quota ? { quota: state.quota } : {}) })
+      : undefined;
+    return {
+      keyId: state.id,
+      rate: decision?.rate ? { limit: decision.rate.limit, remaining: decision.rate.remaining, resetSeconds: decision.rate.resetSeconds } : null,
+      quota: decision?.quota
+        ? { limit: decision.quota.limit, remaining: decision.quota.remaining, used: decision.quota.used, resetAt: decision.quota.resetAt.toISOString(), period: decision.quota.period }
+        : null,
+    };
+  });
+
+  app.get('/keys/:id/usage', {
+    config: { permission: 'keys:read' },
+    schema: { tags: ['keys'], security, operationId: 'getUsage', summary: 'Verifications and units from the ledger, bucketed', params: Params, querystring: UsageQuery, response: { 200: UsageResponse, 400: Problem, 401: Problem, 403: Problem, 404: Problem } },
+  }, async (request) => {
+    const { id } = request.params;
+    if (!keys.getById(id)) throw notFound(`key ${id} not found`);
+    await usage.flush();
+    const { from, to, granularity } = request.query;
+    const events = await readWholeStream(store, usageStream(id));
+    const fromMs = from ? Date.parse(from) : 0;
+    const toMs = to ? Date.parse(to) : Number.MAX_SAFE_INTEGER;
+    return { keyId: id, granularity, buckets: usageBuckets(events, granularity, fromMs, toMs) };
+  });
+};

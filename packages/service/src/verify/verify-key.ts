@@ -1,0 +1,116 @@
+/**
+ * The verify path. Answers from memory: format and checksum (no lookup), SHA-256 digest, the
+ * key projection, status, scope and endpoint, then rate limit and quota in one limiter call. The
+ * order is fixed (format, existence, revoked, expired, suspended, scope, rate, quota) and a
+ * rejected check consumes nothing: the limiter is only called when everything before passed,
+ * and it charges rate and quota together or not at all.
+ */
+import { endpointAllows, parseKey, scopeCovers, type VerifyCode, type VerifyRequest, type VerifyResponse } from '@keyledger/schemas';
+import { digestKey } from '../domain/key-material.js';
+import type { KeyState } from '../domain/keys/index.js';
+import type { LimitDecision, Limiter } from '../limits/index.js';
+import type { KeyProjection } from '../projections/key-projection.js';
+
+export interface VerifyOutcome {
+  response: VerifyResponse;
+  /** The limiter's answer when it was consulted (for the RateLimit headers). */
+  decision: LimitDecision | undefined;
+  /** Quota units charged by this call (0 unless VALID with a quota). */
+  units: number;
+}
+
+export interface VerifyDeps {
+  keys: KeyProjection;
+  limiter: Limiter;
+  now?: () => number;
+}
+
+const EMPTY_LIMITS = { rate: null, quota: null };
+
+export function createKeyVerifier({ keys, limiter, now = Date.now }: VerifyDeps) {
+  return async function verify(request: VerifyRequest): Promise<VerifyOutcome> {
+    if (parseKey(request.key) === null) return reject('MALFORMED', undefined);
+    const state = keys.getByDigest(digestKey(request.key));
+    if (!state) return reject('NOT_FOUND', undefined);
+    const t = now();
+    if (state.revoked) return reject('REVOKED', state);
+    if (isExpired(state, t)) return reject('EXPIRED', state);
+    if (state.suspended) return reject('SUSPENDED', state);
+    if (!allowsScopes(state, request.scopes) || !allowsEndpoint(state, request.endpoint)) return reject('FORBIDDEN', state);
+    if (state.rateLimit === null && state.quota === null) {
+      return { response: answer('VALID', state, undefined), decision: undefined, units: 0 };
+    }
+    const cost = request.cost ?? 1;
+    const decision = await limiter.check({
+      subject: state.id,
+      ...(state.rateLimit ? { rate: state.rateLimit } : {}),
+      ...(state.quota ? { quota: state.quota } : {}),
+      cost,
+    });
+    const code: VerifyCode = decision.allowed ? 'VALID' : (decision.code ?? 'RATE_LIMITED');
+    return {
+      response: answer(code, state, decision),
+      decision,
+      units: decision.allowed && state.quota ? cost : 0,
+    };
+  };
+}
+
+function reject(code: VerifyCode, state: KeyState | undefined): VerifyOutcome {
+  return { response: answer(code, state, undefined), decision: undefined, units: 0 };
+}
+
+function answer(code: VerifyCode, state: KeyState | undefined, decision: LimitDecision | undefined): VerifyResponse {
+  if (!state) {
+    return { valid: false, code, keyId: null, consumerId: null, scopes: [], meta: null, expiresAt: null, limits: EMPTY_LIMITS };
+  }
+  return {
+    valid: code === 'VALID',
+    code,
+    keyId: state.id,
+    consumerId: state.consumerId,
+    scopes: state.scopes,
+    meta: state.meta,
+    expiresAt: effectiveExpiry(state),
+    limits: {
+      rate: decision?.rate
+        ? { limit: decision.rate.limit, remaining: decision.rate.remaining, resetSeconds: decision.rate.resetSeconds }
+        : null,
+      quota: decision?.quota
+        ? {
+            limit: decision.quota.limit,
+            remaining: decision.quota.remaining,
+            resetAt: decision.quota.resetAt.toISOString(),
+            period: decision.quota.period,
+          }
+        : null,
+    },
+  };
+}
+
+/** The instant the key stops working: its expiry or the end of a rotation's grace period. */
+function effectiveExpiry(state: KeyState): string | null {
+  if (state.validUntil === null) return state.expiresAt;
+  if (state.expiresAt === null) return state.validUntil;
+  return Date.parse(state.validUntil) < Date.parse(state.expiresAt) ? state.validUntil : state.expiresAt;
+}
+
+function isExpired(state: KeyState, t: number): boolean {
+  return (state.expiresAt !== null && Date.parse(state.expiresAt) <= t) || (state.validUntil !== null && Date.parse(state.validUntil) <= t);
+}
+
+/** Every requested scope must be covered by one granted scope. */
+function allowsScopes(state: KeyState, requested: readonly string[] | undefined): boolean {
+  if (!requested || requested.length === 0) return true;
+  return requested.every((scope) => state.scopes.some((granted) => scopeCovers(granted, scope)));
+}
+
+/**
+ * A key with endpoint rules may call only those endpoints; a verify that does not say which
+ * endpoint is being called cannot be checked, so it is refused (fail closed).
+ */
+function allowsEndpoint(state: KeyState, endpoint: VerifyRequest['endpoint']): boolean {
+  if (state.endpoints.length === 0) return true;
+  if (!endpoint) return false;
+  return state.endpoints.some((rule) => endpointAllows(rule, endpoint.method, endpoint.path));
+}
