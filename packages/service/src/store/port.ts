@@ -49,6 +49,12 @@ export interface AppendResult {
   /**
    * True when every event id was already stored as exactly this batch: nothing was written and the
    * original events are returned (a retried command never writes twice).
+   *
+   * The duplicate id rule: a batch whose ids are all stored in this stream, at consecutive
+   * revisions, in the batch's order, is a replay, answered with the original events, checkpoint
+   * and nextExpectedRevision even if the expected revision no longer matches. Any other batch
+   * containing a stored id (some ids new, another stream, another order) throws
+   * DuplicateEventIdError and writes nothing.
    */
   replayed: boolean;
 }

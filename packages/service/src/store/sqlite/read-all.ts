@@ -28,9 +28,17 @@ export const EVENT_COLUMNS =
 /** Above this many filter values, one position-ordered scan beats merging index ranges. */
 const MAX_MERGED_RANGES = 8;
 
-export type ReadAllStatements = ReturnType<typeof prepareReadAllStatements>;
+export interface ReadAllStatements {
+  all: Database.Statement;
+  ofCategory: Database.Statement;
+  ofCategoryAndTypes: Database.Statement;
+  ofType: Database.Statement;
+  scanCategories: Database.Statement;
+  scanTypes: Database.Statement;
+  scanCategoriesAndTypes: Database.Statement;
+}
 
-export function prepareReadAllStatements(db: Database.Database) {
+export function prepareReadAllStatements(db: Database.Database): ReadAllStatements {
   const select = (where: string) =>
     db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE ${where} ORDER BY position LIMIT ?`);
   // A unary '+' keeps SQLite from using an index for that term, so the plan stays the intended one.
