@@ -47,7 +47,7 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
     await runner.start();
     limiter = withFailurePolicy(
       config.redisUrl
-        ? createRedisLimiter({ url: config.redisUrl, commandTimeoutMs: config.redisTimeoutMs })
+        ? createRedisLimiter({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeoutMs })
         : createMemoryLimiter(),
       {
         mode: config.limiterFailureMode,

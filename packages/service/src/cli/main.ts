@@ -64,7 +64,9 @@ async function serve(): Promise<void> {
     process.stdout.write(`keyledger root key (shown once, store it safely): ${service.createdRootKey}\n`);
   }
   await service.app.listen({ port: config.port, host: config.host });
-  logger.info({ port: config.port, host: config.host, backend: service.store.backend }, 'keyledger listening');
+  const address = service.app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  logger.info({ port, host: config.host, backend: service.store.backend, instanceId: config.instanceId }, 'keyledger listening');
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -20,6 +20,7 @@ const Env = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier')
     .default('public'),
   KEYLEDGER_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  KEYLEDGER_REDIS_PREFIX: z.string().min(1).max(64).default('kl:'),
   KEYLEDGER_ROOT_KEY: z.string().optional(),
   KEYLEDGER_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   KEYLEDGER_MAX_GRACE_PERIOD_SECONDS: z.coerce.number().int().min(0).default(30 * 24 * 3600),
@@ -41,6 +42,7 @@ export interface Config {
   dataDir: string;
   database: { kind: 'sqlite'; file: string; synchronous: 'FULL' | 'NORMAL' } | { kind: 'postgres'; url: string; schema: string };
   redisUrl: string | undefined;
+  redisPrefix: string;
   rootKey: string | undefined;
   serverSecret: string | undefined;
   maxGracePeriodSeconds: number;
@@ -77,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? { kind: 'postgres', url: e.KEYLEDGER_DATABASE_URL, schema: e.KEYLEDGER_DATABASE_SCHEMA }
       : { kind: 'sqlite', file: `${e.KEYLEDGER_DATA_DIR}/keyledger.db`, synchronous: e.KEYLEDGER_SQLITE_SYNCHRONOUS },
     redisUrl: e.KEYLEDGER_REDIS_URL,
+    redisPrefix: e.KEYLEDGER_REDIS_PREFIX,
     rootKey: e.KEYLEDGER_ROOT_KEY,
     serverSecret: e.KEYLEDGER_SECRET,
     maxGracePeriodSeconds: e.KEYLEDGER_MAX_GRACE_PERIOD_SECONDS,
