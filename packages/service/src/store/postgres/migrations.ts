@@ -1,0 +1,169 @@
+/**
+ * Versioned schema migrations, applied when a store opens. They run in one transaction holding an
+ * advisory lock derived from the schema name, so instances starting together apply each version
+ * exactly once and none of them sees a half-migrated schema.
+ */
+
+import type pg from 'pg';
+import { quoteLiteral, type SchemaNames } from './naming.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: (names: SchemaNames) => string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'events and streams',
+    sql: ({ quoted: s }) => `
+      create table ${s}.kl_events (
+        position bigint generated always as identity primary key,
+        -- The writer's transaction: readers only read below the oldest running one (the fence).
+        transaction_id xid8 not null default pg_current_xact_id(),
+        stream_id text not null,
+        stream_revision bigint not null,
+        event_id uuid not null unique,
+        event_type text not null,
+        category text not null,
+        -- json, not jsonb: jsonb rejects the escaped NUL character inside strings, which is valid JSON that the port
+        -- must round-trip; json also keeps the text exactly as appended and is cheaper to insert.
+        data json not null,
+        metadata json not null,
+        created_at timestamptz not null default now(),
+        unique (stream_id, stream_revision)
+      );
+      create index kl_events_global_order on ${s}.kl_events (transaction_id, position);
+      -- One row per stream: the row lock serialises appends to one stream, never across streams.
+      create table ${s}.kl_streams (
+        stream_id text primary key,
+        revision bigint not null
+      );`,
+  },
+  {
+    version: 2,
+    name: 'kl_append function',
+    sql: (names) => appendFunctionSql(names),
+  },
+];
+
+/**
+ * The append, in one round trip. No EXCEPTION blocks: they would open a subtransaction per call.
+ * Returns status 'ok' with the transaction id and positions, 'conflict' with the actual revision
+ * (-1 when the stream does not exist), or 'duplicate' when the first event id is already stored
+ * (the caller then decides between an idempotent replay and DuplicateEventIdError).
+ */
+function appendFunctionSql({ quoted: s, channel, streamLockSpace: lockSpace }: SchemaNames): string {
+  return `
+    create or replace function ${s}.kl_append(
+      p_stream text,
+      p_category text,
+      p_expected_kind text,
+      p_expected_revision bigint,
+      p_ids uuid[],
+      p_types text[],
+      p_data json[],
+      p_metadata json[],
+      out status text,
+      out actual_revision bigint,
+      out transaction_id xid8,
+      out positions bigint[],
+      out created_at timestamptz
+    )
+    language plpgsql
+    as $fn$
+    declare
+      v_revision bigint;
+    begin
+      -- Serialise appends to this stream with an advisory lock, not a row lock: locking a row
+      -- assigns the transaction id before waiting, so a writer that queued behind another could
+      -- carry the smaller id and the global (transaction id, position) order would disagree with
+      -- the stream's revision order. An advisory lock needs no transaction id, so the first write
+      -- below assigns one after the lock is held, in lock order. (A hash collision between two
+      -- streams only serialises them; it never mixes their revisions.)
+      perform pg_advisory_xact_lock(${lockSpace}, hashtext(p_stream));
+
+      select s.revision into v_revision from ${s}.kl_streams s where s.stream_id = p_stream;
+      if not found then
+        v_revision := -1;
+      end if;
+
+      -- Duplicates first: a retried batch is a replay even when the revision has moved on. This
+      -- runs after the lock, so it sees a concurrent identical append that committed first.
+      if exists (select 1 from ${s}.kl_events e where e.event_id = p_ids[1]) then
+        status := 'duplicate';
+        actual_revision := v_revision;
+        return;
+      end if;
+
+      if not (
+        p_expected_kind = 'any'
+        or (p_expected_kind = 'no_stream' and v_revision = -1)
+        or (p_expected_kind = 'stream_exists' and v_revision >= 0)
+        or (p_expected_kind = 'exact' and v_revision = p_expected_revision)
+      ) then
+        status := 'conflict';
+        actual_revision := v_revision;
+        return;
+      end if;
+
+      with inserted as (
+        insert into ${s}.kl_events (stream_id, stream_revision, event_id, event_type, category, data, metadata)
+        select p_stream, v_revision + e.ord, e.id, e.type, p_category, e.data, e.metadata
+        from unnest(p_ids, p_types, p_data, p_metadata) with ordinality as e(id, type, data, metadata, ord)
+        order by e.ord
+        returning ${s}.kl_events.position, ${s}.kl_events.stream_revision
+      )
+      select array_agg(i.position order by i.stream_revision) into positions from inserted i;
+
+      insert into ${s}.kl_streams as s (stream_id, revision) values (p_stream, v_revision + cardinality(p_ids))
+        on conflict (stream_id) do update set revision = excluded.revision;
+      -- Delivered at commit (never for a rolled-back append); wakes waiters in every instance.
+      perform pg_notify(${quoteLiteral(channel)}, '');
+
+      status := 'ok';
+      actual_revision := v_revision;
+      transaction_id := pg_current_xact_id();
+      created_at := now();
+    end;
+    $fn$;`;
+}
+
+export async function runMigrations(pool: pg.Pool, names: SchemaNames): Promise<number[]> {
+  const client = await pool.connect();
+  const applied: number[] = [];
+  let failure: Error | undefined;
+  try {
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock($1::bigint)', [names.migrationLockKey]);
+    await client.query(`create schema if not exists ${names.quoted}`);
+    await client.query(
+      `create table if not exists ${names.quoted}.kl_migrations (
+         version integer primary key,
+         name text not null,
+         applied_at timestamptz not null default now()
+       )`,
+    );
+    const done = await client.query<{ version: number }>(`select version from ${names.quoted}.kl_migrations`);
+    const doneVersions = new Set(done.rows.map((row) => row.version));
+    for (const migration of MIGRATIONS) {
+      if (doneVersions.has(migration.version)) continue;
+      await client.query(migration.sql(names));
+      await client.query(`insert into ${names.quoted}.kl_migrations (version, name) values ($1, $2)`, [
+        migration.version,
+        migration.name,
+      ]);
+      applied.push(migration.version);
+    }
+    await client.query('commit');
+    return applied;
+  } catch (error) {
+    failure = error as Error;
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  } finally {
+    // Passing the error discards the connection: it may be broken or mid-transaction.
+    client.release(failure);
+  }
+}
