@@ -120,7 +120,7 @@ export class KeyCommands {
       quota: request.quota ?? null,
       rotatedFrom: null,
     };
-    const result = await this.#execute(keyId, ctx, () => command, loaded);
+    const result = await this.#execute(keyId, ctx, () => command, loaded, true);
     // A concurrent duplicate of this request may have written first; its secret is ours only if derived alike.
     const secret = !result.replayed || (await this.#load(keyId)).state?.digest === material.digest ? material.plaintext : null;
     return { ...result, secret };
@@ -203,7 +203,7 @@ export class KeyCommands {
     if (successorLoaded.state) {
       successorResult = { key: toKeyView(successorLoaded.state, this.#now()), replayed: true };
     } else {
-      successorResult = await this.#execute(rotatedData.successorId, successorCtx, () => issueCommand, successorLoaded);
+      successorResult = await this.#execute(rotatedData.successorId, successorCtx, () => issueCommand, successorLoaded, true);
     }
     const successorState = (await this.#load(rotatedData.successorId)).state;
     const secret = successorState?.digest === successorMaterial.digest ? successorMaterial.plaintext : null;
@@ -250,6 +250,7 @@ export class KeyCommands {
     ctx: CommandContext,
     command: (state: KeyState) => KeyCommand,
     preloaded?: LoadedStream,
+    creates = false,
   ): Promise<CommandResult> {
     const stream = keyStream(keyId);
     const maxAttempts = this.options.maxAttempts ?? 5;
@@ -265,6 +266,8 @@ export class KeyCommands {
         throw preconditionFailed(ctx.expectedRevision, state.revision);
       }
       const now = this.#now();
+      // Only an issue may target a missing stream; everything else is a 404 before any work.
+      if (state === null && !creates) throw notFound(`key ${keyId} not found`);
       const cmd = command(state as KeyState);
       const events = decide(cmd, state, now);
       if (events.length === 0) {

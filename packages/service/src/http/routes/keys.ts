@@ -127,9 +127,13 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
   for (const action of ['suspend', 'reinstate', 'revoke'] as const) {
     app.post(`/keys/:id/${action}`, {
       config: write,
+      // The reason is optional, so a bare `curl -X POST` (no body at all) is a valid call.
+      preValidation: async (request) => {
+        if (request.body === null || request.body === undefined) request.body = {};
+      },
       schema: {
         tags, security, summary: `${action[0]!.toUpperCase()}${action.slice(1)} a key`, operationId: `${action}Key`,
-        headers: idempotencyHeaders, params: Params, body: ReasonRequest.default({}), response: { 200: Key, ...problems },
+        headers: idempotencyHeaders, params: Params, body: ReasonRequest, response: { 200: Key, ...problems },
       },
     }, async (request, reply) => {
       const reason = request.body.reason ?? null;
