@@ -16,6 +16,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { AppError } from '../app/errors.js';
 import type { KeyCommands } from '../app/key-commands.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import type { EventStore } from '../store/port.js';
@@ -43,6 +44,45 @@ export interface HttpAppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
+/**
+ * No request body needs more than a few levels; free-form `meta` gets room. Deeper JSON is
+ * refused before parsing because the recursive schema validators would overflow the stack
+ * on it (a 500 instead of a 400).
+ */
+export const MAX_JSON_DEPTH = 32;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * True when any string (or property name) holds a NUL or an unpaired surrogate: text that no
+ * store keeps as sent (PostgreSQL's jsonb rejects both, SQLite would silently mangle the latter).
+ */
+export function hasUnstorableText(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000') || LONE_SURROGATE.test(value);
+  if (Array.isArray(value)) return value.some(hasUnstorableText);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).some(([key, item]) => hasUnstorableText(key) || hasUnstorableText(item));
+  }
+  return false;
+}
+
+/** True when `text` opens more than `max` nested arrays/objects (string contents ignored). */
+export function jsonNestingExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 export async function buildHttpApp(deps: HttpAppDeps) {
   const now = deps.now ?? (() => new Date());
   const app = Fastify({
@@ -62,6 +102,24 @@ export async function buildHttpApp(deps: HttpAppDeps) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('caller', null);
+
+  // JSON only: fastify's default text/plain parser would hand a string body to the schemas
+  // (a confusing 400) where the honest answer is 415.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (jsonNestingExceeds(body as string, MAX_JSON_DEPTH)) {
+      done(new AppError(400, PROBLEM_TYPES.malformedBody, 'Malformed body', `JSON nests deeper than ${MAX_JSON_DEPTH} levels`), undefined);
+      return;
+    }
+    parseJson(request, body as string, (error, value) => {
+      if (!error && hasUnstorableText(value)) {
+        done(new AppError(400, PROBLEM_TYPES.malformedBody, 'Malformed body', 'text must not contain NUL characters or unpaired UTF-16 surrogates'), undefined);
+        return;
+      }
+      done(error, value);
+    });
+  });
 
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id);
