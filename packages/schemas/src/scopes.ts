@@ -43,6 +43,9 @@ export function scopeCovers(granted: string, requested: string): boolean {
   return g.length === r.length;
 }
 
+/** `.` and `..` path segments, also percent-encoded (`%2e`, `.%2E`, ...). */
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
 /** True when an endpoint rule allows a request with this method and path. */
 export function endpointAllows(rule: string, method: string, path: string): boolean {
   const space = rule.indexOf(' ');
@@ -51,6 +54,9 @@ export function endpointAllows(rule: string, method: string, path: string): bool
   const pattern = rule.slice(space + 1).split('/');
   const query = path.indexOf('?');
   const actual = (query === -1 ? path : path.slice(0, query)).split('/');
+  // The upstream may resolve dot segments (`/public/../admin` is `/admin`), so a path holding
+  // them could reach an endpoint no rule allows: refuse it rather than guess how it resolves.
+  if (actual.some((segment) => DOT_SEGMENT.test(segment))) return false;
   for (let i = 0; i < pattern.length; i++) {
     const segment = pattern[i];
     if (segment === '**' && i === pattern.length - 1) return actual.length >= pattern.length - 1;

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type EventData,
+  type EventType,
+  eventSchemas,
+  isEventType,
+  validateEventData,
+} from '../src/index.js';
+
+const keyId = 'key_0123456789abcdefABCD';
+
+/** One valid example per event type; `satisfies` keeps them in step with the schemas' types. */
+const examples = {
+  KeyIssued: {
+    keyId,
+    consumerId: 'acme',
+    planId: null,
+    name: 'checkout',
+    environment: 'live',
+    digest: 'ab'.repeat(32),
+    hint: 'kl_live_…Wx9z',
+    scopes: ['orders:read'],
+    endpoints: ['GET /orders/*'],
+    permissions: ['keys:read'],
+    expiresAt: '2031-01-01T00:00:00Z',
+    meta: { tier: 'gold', nested: { a: [1, 2] } },
+    rateLimit: { limit: 10, windowSeconds: 1, burst: 20 },
+    quota: { limit: 1000, period: 'month' },
+    rotatedFrom: null,
+  },
+  KeyScoped: {
+    keyId,
+    scopes: ['orders:*'],
+    endpoints: [],
+    added: { scopes: ['orders:*'], endpoints: [] },
+    removed: { scopes: ['orders:read'], endpoints: ['GET /orders/*'] },
+  },
+  KeyThrottled: { keyId, rateLimit: null, quota: { limit: 5, period: 'day' } },
+  KeySuspended: { keyId, reason: 'fraud' },
+  KeyReinstated: { keyId, reason: null },
+  KeyRotated: {
+    keyId,
+    successorId: 'key_SuccessorSuccessor1',
+    successorHint: 'kl_live_…Nw3q',
+    gracePeriodSeconds: 3600,
+    validUntil: '2030-06-01T13:00:00.000Z',
+  },
+  KeyRevoked: { keyId, reason: 'leaked' },
+  UsageRecorded: {
+    keyId,
+    from: '2030-06-01T12:00:00Z',
+    to: '2030-06-01T12:01:00Z',
+    counts: { VALID: 10, RATE_LIMITED: 2 },
+    units: 12,
+    quotaWindowStart: '2030-06-01T00:00:00Z',
+    quotaPeriod: 'day',
+    instanceId: 'node-1',
+  },
+} satisfies { [T in EventType]: EventData<T> };
+
+const types = Object.keys(eventSchemas) as EventType[];
+
+describe('event schemas', () => {
+  it('have an example for every event type', () => {
+    expect(Object.keys(examples).sort()).toEqual([...types].sort());
+  });
+
+  it.each(types)('%s accepts a valid example unchanged', (type) => {
+    expect(eventSchemas[type].parse(examples[type])).toEqual(examples[type]);
+    expect(() => validateEventData(type, examples[type])).not.toThrow();
+  });
+
+  it.each(types)('%s rejects an unknown field', (type) => {
+    const result = eventSchemas[type].safeParse({ ...examples[type], plaintext: 'kl_live_secret' });
+    expect(result.success).toBe(false);
+    expect(() => validateEventData(type, { ...examples[type], extra: 1 })).toThrow(/extra|unrecognized/i);
+  });
+
+  it.each(types)('%s rejects a missing field', (type) => {
+    const { keyId: _keyId, ...rest } = examples[type];
+    expect(eventSchemas[type].safeParse(rest).success).toBe(false);
+    expect(() => validateEventData(type, rest)).toThrow(/keyId/);
+  });
+
+  it('nested objects are strict too (KeyScoped.added, limits)', () => {
+    const scoped = examples.KeyScoped;
+    expect(eventSchemas.KeyScoped.safeParse({ ...scoped, added: { ...scoped.added, extra: [] } }).success).toBe(false);
+    const issued = examples.KeyIssued;
+    expect(eventSchemas.KeyIssued.safeParse({ ...issued, rateLimit: { ...issued.rateLimit, extra: 1 } }).success).toBe(false);
+    expect(eventSchemas.KeyIssued.safeParse({ ...issued, quota: { ...issued.quota, extra: 1 } }).success).toBe(false);
+  });
+
+  it('reject a malformed digest, key id and instant', () => {
+    expect(() => validateEventData('KeyIssued', { ...examples.KeyIssued, digest: 'AB'.repeat(32) })).toThrow(/digest/);
+    expect(() => validateEventData('KeyRevoked', { ...examples.KeyRevoked, keyId: 'key_short' })).toThrow(/keyId/);
+    expect(() => validateEventData('KeyRotated', { ...examples.KeyRotated, validUntil: 'tomorrow' })).toThrow(/validUntil/);
+  });
+
+  it('validateEventData refuses unknown types, including inherited property names', () => {
+    expect(() => validateEventData('KeyExploded', {})).toThrow(/unknown event type 'KeyExploded'/);
+    expect(isEventType('toString')).toBe(false);
+    expect(isEventType('constructor')).toBe(false);
+    expect(isEventType('KeyIssued')).toBe(true);
+  });
+});

@@ -1,0 +1,256 @@
+/**
+ * The key decider: given a command, the key's current state and the time, which events happen.
+ * Pure: no I/O, no clock of its own, no randomness (key material is made before deciding, so a
+ * command can be decided twice with the same result). A refused command throws KeyDomainError.
+ */
+import { eventSchemas, type KeyEvent, type Quota, type RateLimit } from '@keyledger/schemas';
+import type {
+  IssueKey,
+  KeyCommand,
+  PatchScopes,
+  ReinstateKey,
+  ReplaceScopes,
+  RevokeKey,
+  RotateKey,
+  SetLimits,
+  SuspendKey,
+} from './commands.js';
+import { KeyDomainError } from './errors.js';
+import type { KeyState } from './state.js';
+
+export function decide(command: KeyCommand, state: KeyState | null, now: Date): KeyEvent[] {
+  const events = decideUnchecked(command, state, now);
+  for (const event of events) assertValidEvent(event);
+  return events;
+}
+
+function decideUnchecked(command: KeyCommand, state: KeyState | null, now: Date): KeyEvent[] {
+  if (command.type === 'IssueKey') return issue(command, state, now);
+  if (state === null) throw new KeyDomainError('KEY_NOT_FOUND', 'key not found');
+  // Revocation is final: nothing may change a revoked key, not even another revoke.
+  if (state.revoked) {
+    const message =
+      command.type === 'RevokeKey'
+        ? `key ${state.id} is already revoked (since ${state.revokedAt})`
+        : `key ${state.id} is revoked; a revoked key cannot be changed`;
+    throw new KeyDomainError('KEY_REVOKED', message);
+  }
+  switch (command.type) {
+    case 'ReplaceScopes':
+      return replaceScopes(command, state);
+    case 'PatchScopes':
+      return patchScopes(command, state);
+    case 'SetLimits':
+      return setLimits(command, state);
+    case 'SuspendKey':
+      return suspend(command, state);
+    case 'ReinstateKey':
+      return reinstate(command, state);
+    case 'RotateKey':
+      return rotate(command, state, now);
+    case 'RevokeKey':
+      return revoke(command, state);
+    default:
+      return unknownCommand(command);
+  }
+}
+
+function unknownCommand(command: never): never {
+  throw new KeyDomainError('INVALID_ARGUMENT', `unknown key command '${(command as { type: string }).type}'`);
+}
+
+function issue(command: IssueKey, state: KeyState | null, now: Date): KeyEvent[] {
+  if (state !== null) throw new KeyDomainError('KEY_EXISTS', `key ${state.id} already exists`);
+  const { type: _type, ...data } = command;
+  if (data.expiresAt !== null) {
+    const expiresAt = Date.parse(data.expiresAt);
+    if (Number.isNaN(expiresAt)) {
+      throw new KeyDomainError('INVALID_ARGUMENT', `expiresAt '${data.expiresAt}' is not a date-time`);
+    }
+    if (expiresAt <= now.getTime()) {
+      throw new KeyDomainError('INVALID_ARGUMENT', `expiresAt ${data.expiresAt} is not in the future (now is ${now.toISOString()})`);
+    }
+  }
+  return [
+    {
+      type: 'KeyIssued',
+      data: {
+        ...data,
+        scopes: unique(data.scopes),
+        endpoints: unique(data.endpoints),
+        permissions: unique(data.permissions),
+      },
+    },
+  ];
+}
+
+function replaceScopes(command: ReplaceScopes, state: KeyState): KeyEvent[] {
+  const scopes = unique(command.scopes);
+  const endpoints = command.endpoints === undefined ? state.endpoints : unique(command.endpoints);
+  return scopedEvent(state, scopes, endpoints);
+}
+
+function patchScopes(command: PatchScopes, state: KeyState): KeyEvent[] {
+  if (command.add === undefined && command.remove === undefined) {
+    throw new KeyDomainError('INVALID_ARGUMENT', 'give add, remove or both');
+  }
+  const add = { scopes: command.add?.scopes ?? [], endpoints: command.add?.endpoints ?? [] };
+  const remove = { scopes: command.remove?.scopes ?? [], endpoints: command.remove?.endpoints ?? [] };
+  // Adding and removing the same thing at once has no sensible order; refuse rather than guess.
+  const contested = [
+    ...add.scopes.filter((s) => remove.scopes.includes(s)),
+    ...add.endpoints.filter((e) => remove.endpoints.includes(e)),
+  ];
+  if (contested.length > 0) {
+    throw new KeyDomainError('INVALID_ARGUMENT', `both added and removed: ${unique(contested).join(', ')}`);
+  }
+  const scopes = unique([...state.scopes.filter((s) => !remove.scopes.includes(s)), ...add.scopes]);
+  const endpoints = unique([...state.endpoints.filter((e) => !remove.endpoints.includes(e)), ...add.endpoints]);
+  return scopedEvent(state, scopes, endpoints);
+}
+
+/** KeyScoped with the resulting lists and exactly what changed; no event when nothing did. */
+function scopedEvent(state: KeyState, scopes: string[], endpoints: string[]): KeyEvent[] {
+  const added = { scopes: missingFrom(state.scopes, scopes), endpoints: missingFrom(state.endpoints, endpoints) };
+  const removed = { scopes: missingFrom(scopes, state.scopes), endpoints: missingFrom(endpoints, state.endpoints) };
+  const changed = added.scopes.length + added.endpoints.length + removed.scopes.length + removed.endpoints.length > 0;
+  // Scopes are sets: a request that only reorders them changes nothing.
+  if (!changed) return [];
+  return [{ type: 'KeyScoped', data: { keyId: state.id, scopes, endpoints, added, removed } }];
+}
+
+function setLimits(command: SetLimits, state: KeyState): KeyEvent[] {
+  const rateLimit = command.rateLimit === undefined ? state.rateLimit : command.rateLimit;
+  const quota = command.quota === undefined ? state.quota : command.quota;
+  if (sameRateLimit(rateLimit, state.rateLimit) && sameQuota(quota, state.quota)) return [];
+  return [{ type: 'KeyThrottled', data: { keyId: state.id, rateLimit, quota } }];
+}
+
+function suspend(command: SuspendKey, state: KeyState): KeyEvent[] {
+  if (state.suspended) {
+    throw new KeyDomainError('INVALID_TRANSITION', `key ${state.id} is already suspended`);
+  }
+  return [{ type: 'KeySuspended', data: { keyId: state.id, reason: command.reason } }];
+}
+
+function reinstate(command: ReinstateKey, state: KeyState): KeyEvent[] {
+  if (!state.suspended) {
+    throw new KeyDomainError('INVALID_TRANSITION', `key ${state.id} is not suspended, so it cannot be reinstated`);
+  }
+  return [{ type: 'KeyReinstated', data: { keyId: state.id, reason: command.reason } }];
+}
+
+function rotate(command: RotateKey, state: KeyState, now: Date): KeyEvent[] {
+  if (state.rotatedTo !== null) {
+    throw new KeyDomainError(
+      'INVALID_TRANSITION',
+      `key ${state.id} was already rotated to ${state.rotatedTo}; rotate the successor instead`,
+    );
+  }
+  if (state.expiresAt !== null && Date.parse(state.expiresAt) <= now.getTime()) {
+    throw new KeyDomainError('INVALID_TRANSITION', `key ${state.id} expired at ${state.expiresAt}; issue a new key instead`);
+  }
+  if (state.suspended) {
+    throw new KeyDomainError('INVALID_TRANSITION', `key ${state.id} is suspended; reinstate it before rotating`);
+  }
+  const grace = command.gracePeriodSeconds;
+  if (!Number.isInteger(grace) || grace < 0) {
+    throw new KeyDomainError('INVALID_ARGUMENT', `gracePeriodSeconds must be a whole number of seconds >= 0, got ${grace}`);
+  }
+  if (grace > command.maxGracePeriodSeconds) {
+    throw new KeyDomainError(
+      'INVALID_ARGUMENT',
+      `gracePeriodSeconds ${grace} exceeds the maximum of ${command.maxGracePeriodSeconds} seconds`,
+    );
+  }
+  if (command.successorId === state.id) {
+    throw new KeyDomainError('INVALID_ARGUMENT', `a key cannot be its own successor (${state.id})`);
+  }
+  // The old key never outlives its own expiry, whatever grace period was asked for.
+  let validUntil = now.getTime() + grace * 1000;
+  if (state.expiresAt !== null) validUntil = Math.min(validUntil, Date.parse(state.expiresAt));
+  return [
+    {
+      type: 'KeyRotated',
+      data: {
+        keyId: state.id,
+        successorId: command.successorId,
+        successorHint: command.successorHint,
+        gracePeriodSeconds: grace,
+        validUntil: new Date(validUntil).toISOString(),
+      },
+    },
+  ];
+}
+
+function revoke(command: RevokeKey, state: KeyState): KeyEvent[] {
+  return [{ type: 'KeyRevoked', data: { keyId: state.id, reason: command.reason } }];
+}
+
+/**
+ * Commands come from validated requests, but a domain that trusted that would write whatever a
+ * future caller passes. Checking each event against its schema keeps malformed data out of the
+ * ledger for good, and names the offending field.
+ */
+function assertValidEvent(event: KeyEvent): void {
+  const result = eventSchemas[event.type].safeParse(event.data);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new KeyDomainError('INVALID_ARGUMENT', problems.join('; '));
+  }
+  const badText = findUnstorableText(event.data, []);
+  if (badText !== null) {
+    throw new KeyDomainError(
+      'INVALID_ARGUMENT',
+      `${badText.join('.')}: must be well-formed Unicode text without NUL characters`,
+    );
+  }
+}
+
+/** A lone UTF-16 surrogate (half of a pair) or a NUL character. */
+const UNSTORABLE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/;
+
+/**
+ * The schemas accept any JS string, but PostgreSQL's jsonb refuses lone surrogates and NUL, so
+ * such an event would be accepted by one backend and fail on another. Returns the path of the
+ * first offending string (object keys included), or null.
+ */
+function findUnstorableText(value: unknown, path: (string | number)[]): (string | number)[] | null {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : null;
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = findUnstorableText(item, [...path, index]);
+      if (found) return found;
+    }
+    return null;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      if (UNSTORABLE.test(key)) return [...path, '(key)'];
+      const found = findUnstorableText(item, [...path, key]);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+/** Drops repeats, keeping the first occurrence's position. */
+function unique<T>(items: readonly T[]): T[] {
+  return [...new Set(items)];
+}
+
+/** Items of `next` that are not in `previous`, in `next`'s order. */
+function missingFrom<T>(previous: readonly T[], next: readonly T[]): T[] {
+  const before = new Set(previous);
+  return next.filter((item) => !before.has(item));
+}
+
+function sameRateLimit(a: RateLimit | null, b: RateLimit | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.limit === b.limit && a.windowSeconds === b.windowSeconds && a.burst === b.burst;
+}
+
+function sameQuota(a: Quota | null, b: Quota | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.limit === b.limit && a.period === b.period;
+}

@@ -1,0 +1,43 @@
+/**
+ * What each key event changed, field by field, for `GET /keys/{id}/history`. Auditors read this
+ * instead of diffing states. The digest is left out (it identifies the secret) and no event ever
+ * holds a plaintext key, so neither can appear here.
+ */
+import type { HistoryEntry, KeyEvent } from '@keyledger/schemas';
+
+export type Changes = HistoryEntry['changes'];
+export type JsonValue = Changes[string];
+
+export function describeChange(event: KeyEvent): Changes {
+  switch (event.type) {
+    case 'KeyIssued': {
+      const { keyId: _keyId, digest: _digest, ...settings } = event.data;
+      return json(settings);
+    }
+    case 'KeyScoped':
+      return json({ added: event.data.added, removed: event.data.removed });
+    case 'KeyThrottled':
+      return json({ rateLimit: event.data.rateLimit, quota: event.data.quota });
+    case 'KeySuspended':
+      return { suspended: true, reason: event.data.reason };
+    case 'KeyReinstated':
+      return { suspended: false, reason: event.data.reason };
+    case 'KeyRotated':
+      return {
+        rotatedTo: event.data.successorId,
+        successorHint: event.data.successorHint,
+        gracePeriodSeconds: event.data.gracePeriodSeconds,
+        validUntil: event.data.validUntil,
+      };
+    case 'KeyRevoked':
+      return { revoked: true, reason: event.data.reason };
+    default:
+      // An event type this version does not know (written by a newer one): say nothing rather than fail.
+      return {};
+  }
+}
+
+/** Event data is JSON already; the round trip drops `undefined` optionals the JSON type forbids. */
+function json(value: object): Changes {
+  return JSON.parse(JSON.stringify(value)) as Changes;
+}
