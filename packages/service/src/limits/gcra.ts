@@ -69,7 +69,12 @@ export function gcraStep(storedTatUs: number | undefined, nowUs: number, params:
   const interval = params.emissionIntervalUs;
   const tolerance = params.burst * interval;
   // A TAT in the past means the subject is fully recovered; the past earns no extra credit.
-  const tat = storedTatUs === undefined || storedTatUs < nowUs ? nowUs : storedTatUs;
+  // A TAT beyond now + tolerance can only come from an earlier, stricter policy (an override just
+  // raised the limit): cap the debt at "burst fully used" under the current policy, so the new
+  // limit governs at once instead of the old window's lockout. Never admits more than the burst.
+  // The returned tatUs is the capped one; limiters store it even when nothing was charged
+  // (`tatUs < stored`), otherwise the cap would be re-applied relative to each new "now" forever.
+  const tat = storedTatUs === undefined || storedTatUs < nowUs ? nowUs : Math.min(storedTatUs, nowUs + tolerance);
   const candidate = tat + interval;
   const allowed = candidate - nowUs <= tolerance;
   const after = allowed && charge ? candidate : tat;

@@ -73,7 +73,13 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
     let state = subjects.get(request.subject);
 
     let rateOutcome: GcraOutcome | undefined;
-    if (params !== undefined) rateOutcome = gcraStep(storedTat(state), nowUs, params, charge);
+    if (params !== undefined) {
+      rateOutcome = gcraStep(storedTat(state), nowUs, params, charge);
+      // Persist the cap of a stale, stricter policy's debt (see gcraStep); not a charge.
+      if (state !== undefined && state.tatUs > nowUs + params.burst * params.emissionIntervalUs) {
+        state.tatUs = nowUs + params.burst * params.emissionIntervalUs;
+      }
+    }
     const counter = quota === undefined ? undefined : counterFor(state, quota.period, nowMs);
     const used = counter === undefined ? 0 : counter.used;
 

@@ -84,6 +84,12 @@ if has_rate then
   if stored then
     local s = tonumber(stored)
     if s and s > now_us then tat = s end
+    -- Capped at now + tolerance and stored, as in gcra.ts / memory-limiter.ts: a stricter earlier
+    -- policy's debt never outlives an override that raised the limit.
+    if tat > now_us + tolerance then
+      tat = now_us + tolerance
+      redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil(tolerance / 1000))
+    end
   end
   candidate = tat + interval
   rate_ok = candidate - now_us <= tolerance
