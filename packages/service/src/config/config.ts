@@ -7,22 +7,22 @@ import { z } from 'zod';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** `NAME=` (set but empty, as compose files and shell scripts often leave it) means unset. */
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   KEYLEDGER_DATA_DIR: z.string().min(1).default('./data'),
-  KEYLEDGER_DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
-    .optional(),
+  KEYLEDGER_DATABASE_URL: optional(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')),
   KEYLEDGER_DATABASE_SCHEMA: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier')
     .default('public'),
-  KEYLEDGER_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  KEYLEDGER_REDIS_URL: optional(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')),
   KEYLEDGER_REDIS_PREFIX: z.string().min(1).max(64).default('kl:'),
-  KEYLEDGER_ROOT_KEY: z.string().optional(),
-  KEYLEDGER_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  KEYLEDGER_ROOT_KEY: optional(z.string()),
+  KEYLEDGER_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
   KEYLEDGER_MAX_GRACE_PERIOD_SECONDS: z.coerce.number().int().min(0).default(30 * 24 * 3600),
   KEYLEDGER_KEY_PREFIX_LIVE: z.string().regex(/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/, 'must be lowercase letters/digits joined by _').default('kl_live'),
   KEYLEDGER_KEY_PREFIX_TEST: z.string().regex(/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/, 'must be lowercase letters/digits joined by _').default('kl_test'),

@@ -53,6 +53,14 @@ describe('loadConfig', () => {
     expect(error.message).toContain(name);
   });
 
+  it('a setting left empty (NAME=) counts as unset', () => {
+    const config = loadConfig({ KEYLEDGER_ROOT_KEY: '', KEYLEDGER_DATABASE_URL: '', KEYLEDGER_REDIS_URL: '', KEYLEDGER_SECRET: '' });
+    expect(config.rootKey).toBeUndefined();
+    expect(config.serverSecret).toBeUndefined();
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.database.kind).toBe('sqlite');
+  });
+
   it('lists every bad setting at once', () => {
     const error = configError({ PORT: 'x', KEYLEDGER_LOG_LEVEL: 'loud' });
     expect(error.message).toContain('PORT');
