@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { keyHint, parseKey } from '@keyledger/schemas';
 import type { Logger } from 'pino';
 import { digestKey, generateKey } from '../domain/key-material.js';
+import { KeyDomainError } from '../domain/keys/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import { WrongExpectedRevisionError } from '../store/errors.js';
 import { AppError } from './errors.js';
@@ -62,7 +63,12 @@ export async function ensureRootKey(options: {
     );
   } catch (error) {
     // Another instance bootstrapped at the same moment: its root key stands, ours was never written.
-    if (error instanceof WrongExpectedRevisionError || (error instanceof AppError && error.status === 409)) {
+    // The command handler retries a lost append, and the retry then finds the key: KEY_EXISTS.
+    const lostRace =
+      error instanceof WrongExpectedRevisionError ||
+      (error instanceof KeyDomainError && error.code === 'KEY_EXISTS') ||
+      (error instanceof AppError && error.status === 409);
+    if (lostRace) {
       logger.info('root key already created by another instance');
       return null;
     }
