@@ -6,7 +6,7 @@ import {
   StoreUnavailableError,
 } from '../../src/store/errors.js';
 import type { EventStore } from '../../src/store/port.js';
-import { openPostgresEventStore, schemaNames } from '../../src/store/postgres/index.js';
+import { InvalidReadError, openPostgresEventStore, schemaNames } from '../../src/store/postgres/index.js';
 import { describeEventStoreContract } from './contract.js';
 import {
   dropSchema,
@@ -126,6 +126,54 @@ describe.skipIf(!TEST_DATABASE_URL)(`PostgreSQL event store${PG_SKIP_REASON}`, (
         const after = await store.appendToStream(stream, [{ type: 'Unblocked', data: {} }]);
         expect(after.events[0]?.revision).toBe(1);
         expect((await store.readStream(stream)).map((e) => e.type)).toEqual(['Opened', 'Unblocked']);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  describe('connections', () => {
+    it('pooled connections killed by the server: at worst one StoreUnavailableError, then the store recovers', async () => {
+      const schema = freshSchema();
+      const store = await openPostgresEventStore({ connectionString: url, schema, poolSize: 2 });
+      try {
+        const stream = `acct-${randomUUID()}`;
+        await Promise.all([store.readStream(stream), store.readStream(stream)]);
+        const killed = await withAdminClient(
+          async (client) =>
+            (
+              await client.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [
+                `keyledger:${schema}`,
+              ])
+            ).rowCount,
+        );
+        expect(killed).toBeGreaterThanOrEqual(1);
+        const attempt = await store.appendToStream(stream, [{ type: 'Attempt', data: {} }]).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        if (attempt !== undefined) expect(attempt).toBeInstanceOf(StoreUnavailableError);
+        await store.appendToStream(stream, [{ type: 'Recovered', data: {} }]);
+        const types = (await store.readStream(stream)).map((e) => e.type);
+        expect(types.at(-1)).toBe('Recovered');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('rejects read options it cannot honour with InvalidReadError', async () => {
+      const store = await openPostgresEventStore({ connectionString: url, schema: contractSchema });
+      try {
+        const bad: Array<() => Promise<unknown>> = [
+          () => store.readStream('acct-1', { maxCount: -1 }),
+          () => store.readStream('acct-1', { fromRevision: 1.5 }),
+          () => store.readStream('acct-1', { direction: 'sideways' as 'forwards' }),
+          () => store.readAll({ maxCount: 0 }),
+          () => store.readAll({ categories: 'acct' as unknown as string[] }),
+        ];
+        for (const call of bad) expect(await rejectionOf(call())).toBeInstanceOf(InvalidReadError);
+        // Above the cap is not an error: the page is just capped.
+        await expect(store.readAll({ maxCount: 1_000_000 })).resolves.toBeDefined();
       } finally {
         await store.close();
       }

@@ -35,6 +35,17 @@ export class NotificationListener {
     return this.#client !== undefined;
   }
 
+  /**
+   * Sends a notification on this schema's channel over the listening connection, which is
+   * otherwise idle. False when it is not connected (the caller then uses another connection).
+   */
+  async notify(): Promise<boolean> {
+    const client = this.#client;
+    if (!client) return false;
+    await client.query('select pg_notify($1, \'\')', [this.#options.channel]);
+    return true;
+  }
+
   /** The first connect is awaited so a store never opens half-working; failures throw. */
   async start(): Promise<void> {
     await this.#connect();

@@ -5,7 +5,7 @@
  */
 
 import type pg from 'pg';
-import { quoteLiteral, type SchemaNames } from './naming.js';
+import type { SchemaNames } from './naming.js';
 
 export interface Migration {
   version: number;
@@ -53,8 +53,10 @@ export const MIGRATIONS: readonly Migration[] = [
  * Returns status 'ok' with the transaction id and positions, 'conflict' with the actual revision
  * (-1 when the stream does not exist), or 'duplicate' when the first event id is already stored
  * (the caller then decides between an idempotent replay and DuplicateEventIdError).
+ * It must be the first write of its transaction (the store calls it as a statement of its own):
+ * the transaction id has to be assigned after the stream lock is taken, see below.
  */
-function appendFunctionSql({ quoted: s, channel, streamLockSpace: lockSpace }: SchemaNames): string {
+function appendFunctionSql({ quoted: s, streamLockSpace: lockSpace }: SchemaNames): string {
   return `
     create or replace function ${s}.kl_append(
       p_stream text,
@@ -119,8 +121,7 @@ function appendFunctionSql({ quoted: s, channel, streamLockSpace: lockSpace }: S
 
       insert into ${s}.kl_streams as s (stream_id, revision) values (p_stream, v_revision + cardinality(p_ids))
         on conflict (stream_id) do update set revision = excluded.revision;
-      -- Delivered at commit (never for a rolled-back append); wakes waiters in every instance.
-      perform pg_notify(${quoteLiteral(channel)}, '');
+      -- No pg_notify here: the store announces commits itself, see announcer.ts.
 
       status := 'ok';
       actual_revision := v_revision;

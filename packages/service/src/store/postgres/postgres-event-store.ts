@@ -1,7 +1,7 @@
 /**
  * The PostgreSQL event store: several service instances share one schema. Appends go through the
  * kl_append function (one round trip); global reads are gap-free behind a snapshot fence (see
- * read.ts); waiters are woken by LISTEN/NOTIFY.
+ * read.ts); waiters are woken by LISTEN/NOTIFY (announcer.ts, listener.ts, wait-for-events.ts).
  */
 
 import pg from 'pg';
@@ -19,6 +19,7 @@ import type {
   WaitOptions,
 } from '../port.js';
 import { prepareAppend } from '../prepare-append.js';
+import { CommitAnnouncer } from './announcer.js';
 import { appendEvents, appendStatements, type AppendStatements } from './append.js';
 import { compareCheckpoints, LOG_START, parseCheckpoint } from './checkpoint.js';
 import { NotificationListener } from './listener.js';
@@ -55,7 +56,7 @@ export async function openPostgresEventStore(options: PostgresEventStoreOptions)
     connectionTimeoutMillis: connectTimeoutMs,
     statement_timeout: options.statementTimeoutMs ?? 30_000,
     idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
-    application_name: 'keyledger',
+    application_name: `keyledger:${names.schema}`.slice(0, 63),
     keepAlive: true,
   });
   // An idle pooled connection that dies emits 'error' on the pool; without a listener that would
@@ -77,7 +78,10 @@ export async function openPostgresEventStore(options: PostgresEventStoreOptions)
     throw toStoreError(error);
   }
   const tuning: WaitTuning = { ...DEFAULT_WAIT_TUNING, safetyPollMs: options.pollIntervalMs ?? DEFAULT_WAIT_TUNING.safetyPollMs };
-  return new PostgresEventStore(pool, listener, wake, names, tuning, options.validate);
+  const announcer = new CommitAnnouncer(async () => {
+    if (!(await listener.notify().catch(() => false))) await pool.query('select pg_notify($1, \'\')', [names.channel]);
+  });
+  return new PostgresEventStore(pool, listener, announcer, wake, names, tuning, options.validate);
 }
 
 class PostgresEventStore implements EventStore {
@@ -89,6 +93,7 @@ class PostgresEventStore implements EventStore {
   constructor(
     private readonly pool: pg.Pool,
     private readonly listener: NotificationListener,
+    private readonly announcer: CommitAnnouncer,
     private readonly wake: WakeSignal,
     private readonly names: SchemaNames,
     private readonly tuning: WaitTuning,
@@ -102,8 +107,11 @@ class PostgresEventStore implements EventStore {
     this.#assertOpen();
     const prepared = prepareAppend(stream, events, options, this.validate);
     const result = await this.#run(() => appendEvents(this.pool, this.names, this.#appendStatements, prepared));
-    // Local waiters need not wait for our own NOTIFY to travel back through the listener.
-    if (!result.replayed) this.wake.wake();
+    if (!result.replayed) {
+      // Local waiters need not wait for the NOTIFY to travel back through the listener.
+      this.wake.wake();
+      this.announcer.announce();
+    }
     return result;
   }
 
@@ -144,6 +152,7 @@ class PostgresEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.announcer.close();
     this.wake.wake();
     await this.listener.close();
     await this.pool.end();
