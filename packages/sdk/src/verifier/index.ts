@@ -1,0 +1,2 @@
+export { createVerifier, type Verifier, type VerifierOptions, type VerifierStats, type VerifyContext } from './verifier.js';
+export { LruMap } from './lru.js';

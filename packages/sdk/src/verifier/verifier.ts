@@ -1,0 +1,327 @@
+/**
+ * The gateway verifier: answers `verify(key)` from a bounded in-process cache when it safely can,
+ * from the service otherwise.
+ *
+ * - A malformed key (bad shape or checksum) is refused offline, without a network call.
+ * - Cache entries are keyed by the key's SHA-256 digest and hold the key's facts (status, expiry,
+ *   scopes, endpoint rules, limits), so scope and endpoint checks run locally exactly as the
+ *   service runs them. NOT_FOUND answers are remembered briefly (`negativeTtlMs`).
+ * - The ledger's key events update or drop entries the moment they arrive (revoke, suspend,
+ *   reinstate, re-scope, re-limit, rotate); KeyIssued forgets every NOT_FOUND.
+ * - The cache is used only while the feed is connected and caught up. When it drops, the cache is
+ *   emptied and every call goes to the service until the feed has caught up again: a possibly
+ *   stale decision is never served.
+ * - A fill is discarded if any event for that key arrived while it was in flight or within
+ *   `settleMs` before it started: the instance that answered may not have applied that event yet
+ *   (its projection and its feed are separate readers of the ledger).
+ * - Limits: in `remote` mode a key with a rate limit or quota is always verified by the service
+ *   (exact counting; only its refusals before the limiter are answered locally). In `local` mode
+ *   it is counted locally, see local-limits.ts for the reporting and the overshoot bound.
+ *
+ * The client's token needs `keys:verify`, `events:read` and `keys:read` (to learn a key's facts
+ * for the cache). Without `keys:read` only NOT_FOUND and REVOKED answers are cached.
+ */
+import { parseKey } from '@keyledger/schemas';
+import { createClient, type KeyledgerClient } from '../client.js';
+import { KeyledgerApiError } from '../errors.js';
+import type { LedgerEvent, VerifyResult } from '../types.js';
+import { digestOf } from './digest.js';
+import { answer, decide, evaluateFacts, type VerifyContext } from './evaluate.js';
+import { FeedFollower } from './feed-follower.js';
+import { applyKeyEvent, factsFromKey, type KeyFacts, keyIdOf, revokedFacts } from './key-facts.js';
+import { afterReport, checkLocalLimits, type LocalLimitState, seedLocalLimits } from './local-limits.js';
+import { LruMap } from './lru.js';
+
+export type { VerifyContext } from './evaluate.js';
+
+export interface VerifierOptions {
+  /** An SDK client; or `baseUrl` + `token` to make one (closed with the verifier). */
+  client?: KeyledgerClient;
+  baseUrl?: string;
+  token?: string;
+  /** Keys whose facts are kept; least recently used go first. Default 10 000. */
+  cacheSize?: number;
+  /** How long a NOT_FOUND is remembered (a KeyIssued event forgets it sooner). Default 5 000. */
+  negativeTtlMs?: number;
+  /** Who counts rate limits and quotas: the service (exact, default) or this process. */
+  limits?: 'remote' | 'local';
+  /** `local` limits: how often usage is reported to the service. Default 1 000. */
+  reportIntervalMs?: number;
+  /** Follow the live feed (default). Without it nothing can invalidate a cache, so nothing is cached. */
+  follow?: boolean;
+  /** See the module comment. Default 1 000. */
+  settleMs?: number;
+  /** Background failures (feed, cache fills); default: ignored (verification goes remote). */
+  onError?: (error: unknown) => void;
+  now?: () => number;
+}
+
+export interface VerifierStats {
+  live: boolean;
+  cachedKeys: number;
+  cachedNotFound: number;
+  hits: number;
+  remote: number;
+  offline: number;
+  eventsApplied: number;
+}
+
+export interface Verifier {
+  verify(key: string, context?: VerifyContext): Promise<VerifyResult>;
+  /** Resolves once the feed is connected and caught up (at once when `follow: false`). */
+  ready(): Promise<void>;
+  /** True while cached decisions may be served. */
+  readonly live: boolean;
+  /** The cached answer for this key and context, without any network call or charge; undefined if not cached. */
+  peek(key: string, context?: VerifyContext): VerifyResult | undefined;
+  stats(): VerifierStats;
+  close(): Promise<void>;
+}
+
+interface KeyEntry {
+  facts: KeyFacts;
+  /** Answers that depend only on the facts, made once (the hot path allocates nothing). */
+  answers: Map<string, VerifyResult>;
+  local: LocalLimitState | undefined;
+}
+
+interface FillStart {
+  at: number;
+  seq: number;
+  epoch: number;
+}
+
+const UNKNOWN_LIMITS = { rate: null, quota: null };
+
+function unknownKey(code: 'MALFORMED' | 'NOT_FOUND'): VerifyResult {
+  return Object.freeze({ valid: false, code, keyId: null, consumerId: null, scopes: [], meta: null, expiresAt: null, limits: UNKNOWN_LIMITS }) as VerifyResult;
+}
+const MALFORMED = unknownKey('MALFORMED');
+const NOT_FOUND = unknownKey('NOT_FOUND');
+
+export function createVerifier(options: VerifierOptions): Verifier {
+  const ownsClient = options.client === undefined;
+  if (!options.client && (!options.baseUrl || !options.token)) {
+    throw new TypeError('createVerifier needs `client`, or `baseUrl` and `token`');
+  }
+  const client = options.client ?? createClient({ baseUrl: options.baseUrl!, token: options.token! });
+  const now = options.now ?? Date.now;
+  const mode = options.limits ?? 'remote';
+  if (mode !== 'remote' && mode !== 'local') throw new TypeError(`limits must be 'remote' or 'local', got ${String(mode)}`);
+  const negativeTtlMs = options.negativeTtlMs ?? 5_000;
+  const reportIntervalMs = options.reportIntervalMs ?? 1_000;
+  const settleMs = options.settleMs ?? 1_000;
+  const onError = options.onError ?? (() => {});
+
+  const keys = new LruMap<string, KeyEntry>(options.cacheSize ?? 10_000);
+  const notFound = new LruMap<string, number>(options.cacheSize ?? 10_000);
+  /** keyId -> digest, to find the entry an event is about. May hold digests the LRU dropped. */
+  const digestByKeyId = new Map<string, string>();
+  /** keyId -> when/which event last touched it, for the fill guard; swept after 2 x settleMs. */
+  const recentEvents = new Map<string, { at: number; seq: number }>();
+  let lastIssued = { at: Number.NEGATIVE_INFINITY, seq: 0 };
+  let seq = 0;
+  let canReadKeys = true;
+  const fills = new Map<string, Promise<void>>();
+  const stats = { hits: 0, remote: 0, offline: 0, eventsApplied: 0 };
+
+  const dropAll = () => {
+    keys.clear();
+    notFound.clear();
+    digestByKeyId.clear();
+  };
+
+  const onEvent = (event: LedgerEvent) => {
+    seq++;
+    const t = now();
+    if (event.type === 'KeyIssued') {
+      notFound.clear();
+      lastIssued = { at: t, seq };
+    }
+    const keyId = keyIdOf(event);
+    if (keyId === undefined) return;
+    recentEvents.set(keyId, { at: t, seq });
+    if (recentEvents.size > 1_000) sweepRecent(t);
+    const digest = digestByKeyId.get(keyId);
+    if (digest === undefined) return;
+    const entry = keys.peek(digest);
+    if (!entry || entry.facts.keyId !== keyId) {
+      digestByKeyId.delete(keyId);
+      return;
+    }
+    stats.eventsApplied++;
+    const facts = applyKeyEvent(entry.facts, event);
+    if (facts === undefined) {
+      keys.delete(digest);
+      digestByKeyId.delete(keyId);
+      return;
+    }
+    // New limits invalidate local counting; the next limited call re-seeds from the service.
+    const local = event.type === 'KeyThrottled' ? undefined : entry.local;
+    keys.set(digest, { facts, answers: new Map(), local });
+  };
+
+  const sweepRecent = (t: number) => {
+    for (const [keyId, touched] of recentEvents) if (t - touched.at > 2 * settleMs) recentEvents.delete(keyId);
+  };
+
+  const follower = options.follow === false
+    ? undefined
+    : new FeedFollower({ client, onEvent, onUntrusted: dropAll, onError });
+
+  const startFill = (): FillStart => ({ at: now(), seq, epoch: follower?.epoch ?? -1 });
+
+  /** May a fill that started at `start` be stored now? */
+  const fillAllowed = (start: FillStart, keyId: string | null): boolean => {
+    if (!follower?.live || follower.epoch !== start.epoch) return false;
+    if (now() - start.at > settleMs) return false;
+    if (keyId === null) return lastIssued.seq <= start.seq && lastIssued.at < start.at - settleMs;
+    const touched = recentEvents.get(keyId);
+    return touched === undefined || (touched.seq <= start.seq && touched.at < start.at - settleMs);
+  };
+
+  const store = (digest: string, facts: KeyFacts, local: LocalLimitState | undefined) => {
+    const previous = digestByKeyId.get(facts.keyId);
+    if (previous !== undefined && previous !== digest) keys.delete(previous);
+    keys.set(digest, { facts, answers: new Map(), local });
+    digestByKeyId.set(facts.keyId, digest);
+    if (digestByKeyId.size > 2 * keys.capacity) {
+      digestByKeyId.clear();
+      for (const [d, entry] of keys.entries()) digestByKeyId.set(entry.facts.keyId, d);
+    }
+  };
+
+  /** Learns the key's facts after a remote answer, in the background (the caller has its answer). */
+  const fill = (digest: string, result: VerifyResult, start: FillStart): void => {
+    if (result.code === 'MALFORMED') return;
+    if (result.keyId === null) {
+      if (result.code === 'NOT_FOUND' && fillAllowed(start, null)) notFound.set(digest, now() + negativeTtlMs);
+      return;
+    }
+    if (!fillAllowed(start, result.keyId)) return;
+    if (result.code === 'REVOKED') {
+      store(digest, revokedFacts(result), undefined);
+      return;
+    }
+    if (!canReadKeys || fills.has(digest)) return;
+    const keyId = result.keyId;
+    const job = client.keys
+      .get(keyId)
+      .then((key) => {
+        if (!fillAllowed(start, keyId)) return;
+        const facts = factsFromKey(key);
+        const local = mode === 'local' && result.code === 'VALID' && (facts.rateLimit || facts.quota) ? seedLocalLimits(result, now()) : undefined;
+        store(digest, facts, local);
+      })
+      .catch((error: unknown) => {
+        if (error instanceof KeyledgerApiError && error.status === 403) canReadKeys = false;
+        onError(error);
+      })
+      .finally(() => fills.delete(digest));
+    fills.set(digest, job);
+  };
+
+  const remote = async (key: string, digest: string, context: VerifyContext, cost: number, fillAfter: boolean): Promise<VerifyResult> => {
+    stats.remote++;
+    const start = startFill();
+    const result = await client.verify({
+      key,
+      ...(context.scopes && context.scopes.length > 0 ? { scopes: [...context.scopes] } : {}),
+      ...(context.endpoint ? { endpoint: { method: context.endpoint.method, path: context.endpoint.path } } : {}),
+      cost,
+    });
+    if (fillAfter) fill(digest, result, start);
+    return result;
+  };
+
+  /** `local` mode: count this call here, or send it (with the pending batch) to the service. */
+  const verifyLocally = async (key: string, digest: string, entry: KeyEntry, context: VerifyContext, cost: number): Promise<VerifyResult> => {
+    const local = entry.local;
+    if (!local) {
+      const result = await remote(key, digest, context, cost, false);
+      const current = keys.peek(digest);
+      if (current === entry && (result.code === 'VALID' || result.code === 'RATE_LIMITED' || result.code === 'QUOTA_EXCEEDED')) {
+        current.local = seedLocalLimits(result, now());
+      }
+      return result;
+    }
+    const t = now();
+    const outcome = checkLocalLimits(entry.facts, local, cost, t, reportIntervalMs);
+    if (outcome.kind === 'report') {
+      const result = await remote(key, digest, context, outcome.units, false);
+      afterReport(local, result, entry.facts, cost, now());
+      return result;
+    }
+    stats.hits++;
+    const code = outcome.kind === 'admit' ? 'VALID' : outcome.code;
+    const result = answer(code, entry.facts, outcome.limits);
+    return outcome.rateLimit ? { ...result, rateLimit: outcome.rateLimit } : result;
+  };
+
+  /** The cached answer, 'limits' when only limits remain, or undefined when nothing is cached. */
+  const cached = (digest: string, context: VerifyContext, t: number): { entry: KeyEntry; result: VerifyResult | 'limits' } | VerifyResult | undefined => {
+    const entry = keys.get(digest);
+    if (entry) {
+      const code = decide(entry.facts, context, t);
+      if (code === 'limits') return { entry, result: code };
+      let shared = entry.answers.get(code);
+      if (!shared) {
+        shared = Object.freeze(answer(code, entry.facts));
+        entry.answers.set(code, shared);
+      }
+      return shared;
+    }
+    const until = notFound.get(digest);
+    if (until !== undefined) {
+      if (until > t) return NOT_FOUND;
+      notFound.delete(digest);
+    }
+    return undefined;
+  };
+
+  const verify = (key: string, context: VerifyContext = {}): Promise<VerifyResult> => {
+    if (parseKey(key) === null) {
+      stats.offline++;
+      return Promise.resolve(MALFORMED);
+    }
+    const cost = context.cost ?? 1;
+    const digest = digestOf(key);
+    if (!follower?.live) return remote(key, digest, context, cost, false);
+    const hit = cached(digest, context, now());
+    if (hit === undefined) return remote(key, digest, context, cost, true);
+    if ('code' in hit) {
+      stats.hits++;
+      return Promise.resolve(hit);
+    }
+    if (mode === 'local') return verifyLocally(key, digest, hit.entry, context, cost);
+    return remote(key, digest, context, cost, false);
+  };
+
+  return {
+    verify,
+    ready: () => follower?.whenLive() ?? Promise.resolve(),
+    get live() {
+      return follower?.live ?? false;
+    },
+    peek(key, context = {}) {
+      if (parseKey(key) === null) return MALFORMED;
+      if (!follower?.live) return undefined;
+      const digest = digestOf(key);
+      const entry = keys.peek(digest);
+      if (entry) {
+        const outcome = evaluateFacts(entry.facts, context, now());
+        return outcome === 'limits' ? undefined : outcome;
+      }
+      const until = notFound.peek(digest);
+      return until !== undefined && until > now() ? NOT_FOUND : undefined;
+    },
+    stats: () => ({ live: follower?.live ?? false, cachedKeys: keys.size, cachedNotFound: notFound.size, ...stats }),
+    async close() {
+      follower?.close();
+      await Promise.allSettled([...fills.values()]);
+      if (follower) await follower.done;
+      dropAll();
+      if (ownsClient) await client.close();
+    },
+  };
+}
