@@ -18,3 +18,5 @@ export { SseParser } from './sse.js';
 export type { SseMessage } from './sse.js';
 export type * from './types.js';
 export type { components, operations, paths } from './generated/openapi.js';
+export * from './verifier/index.js';
+export * from './adapters/index.js';
