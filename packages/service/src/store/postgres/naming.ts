@@ -41,8 +41,3 @@ export function schemaNames(schema: string): SchemaNames {
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
-
-/** A SQL string literal (standard_conforming_strings is on in every supported PostgreSQL). */
-export function quoteLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
