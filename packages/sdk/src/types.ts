@@ -6,7 +6,27 @@
  */
 import type { components, operations } from './generated/openapi.js';
 
-type Schemas = components['schemas'];
+type GeneratedSchemas = components['schemas'];
+
+/** Any JSON value: what `meta`, event `data` and history `changes` hold. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * The OpenAPI document describes free-form JSON values through a recursive `$defs` schema that
+ * openapi-typescript renders as an object type named `__shared` (`{ $defs: ... }`), which no
+ * real value matches. `RepairJson` swaps that one placeholder for JsonValue throughout a
+ * generated type and leaves everything else as generated.
+ */
+type JsonPlaceholder = GeneratedSchemas['__shared'] | GeneratedSchemas['__sharedInput'];
+export type RepairJson<T> = [T] extends [JsonPlaceholder]
+  ? JsonValue
+  : T extends (infer U)[]
+    ? RepairJson<U>[]
+    : T extends object
+      ? { [K in keyof T]: RepairJson<T[K]> }
+      : T;
+
+type Schemas = { [K in keyof GeneratedSchemas]: RepairJson<GeneratedSchemas[K]> };
 
 /** Makes the listed fields optional: the server fills them with their documented defaults. */
 type WithDefaults<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
@@ -32,9 +52,9 @@ export type KeyWithEtag = Key & { etag: string };
 
 // Request bodies (the generator's "Input" variants describe what the server accepts).
 type JsonBody<Op extends keyof operations> = operations[Op] extends { requestBody: { content: { 'application/json': infer B } } }
-  ? B
+  ? RepairJson<B>
   : operations[Op] extends { requestBody?: { content: { 'application/json': infer B } } }
-    ? B
+    ? RepairJson<B>
     : never;
 
 export type IssueKeyRequest = WithDefaults<JsonBody<'issueKey'>, 'environment' | 'scopes' | 'endpoints' | 'permissions' | 'meta'>;
