@@ -185,13 +185,22 @@ export class LiveEventFeed implements EventFeed {
   #advance(checkpoint: string): void {
     if (checkpoint === '' || checkpoint === this.#checkpoint) return;
     this.#checkpoint = checkpoint;
-    for (const listener of this.#listeners.checkpoint) listener(checkpoint);
+    for (const listener of this.#listeners.checkpoint) notify(() => listener(checkpoint));
   }
 
   #setConnected(connected: boolean, error?: unknown): void {
     this.#connected = connected;
-    if (connected) for (const listener of this.#listeners.connected) listener();
-    else for (const listener of this.#listeners.disconnected) listener(error);
+    if (connected) for (const listener of this.#listeners.connected) notify(listener);
+    else for (const listener of this.#listeners.disconnected) notify(() => listener(error));
+  }
+}
+
+/** A throwing listener must not break the feed (or skip the other listeners). */
+function notify(listener: () => void): void {
+  try {
+    listener();
+  } catch {
+    /* the listener's own bug; the feed carries on */
   }
 }
 
