@@ -71,11 +71,12 @@ export async function openEmmettTarget(connectionString: string): Promise<BenchT
       });
       return result.nextExpectedStreamVersion;
     },
-    async readAll(pageSize) {
+    async readAll(pageSize, ids) {
       let total = 0;
       let page = await readMessagesBatch(pool.execute, { from: 0n, batchSize: pageSize });
       for (;;) {
         total += page.messages.length;
+        if (ids) for (const message of page.messages) ids.push(message.metadata.messageId);
         if (page.messages.length < pageSize) return total;
         page = await readMessagesBatch(pool.execute, { after: page.currentGlobalPosition, batchSize: pageSize });
       }

@@ -15,12 +15,13 @@ export function keyledgerTarget(name: string, store: EventStore): BenchTarget {
       });
       return result.nextExpectedRevision satisfies StreamPosition;
     },
-    async readAll(pageSize) {
+    async readAll(pageSize, ids) {
       let after: string | undefined;
       let total = 0;
       for (;;) {
         const page = await store.readAll({ after, maxCount: pageSize });
         total += page.events.length;
+        if (ids) for (const event of page.events) ids.push(event.id);
         // An unfiltered page shorter than asked for means the reader reached the head of the log.
         if (page.events.length < pageSize) return total;
         after = page.checkpoint;

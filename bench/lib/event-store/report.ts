@@ -17,10 +17,13 @@ export interface Environment {
   emmettPostgresql: string | null;
   payload: { dataBytes: number; metadataBytes: number };
   scale: number;
+  rounds: number;
 }
 
 export interface ResultRow extends Measurement {
   backend: BackendName;
+  /** events/s of every round, in round order; the row's figures are the median round's. */
+  roundsEventsPerSecond?: number[];
   /** postgres rows only: our events/s divided by Emmett's on the same workload. */
   ratioVsEmmett?: number;
 }
@@ -30,7 +33,24 @@ export interface Results {
   rows: ResultRow[];
 }
 
-export function withRatios(byBackend: Map<BackendName, Measurement[]>): ResultRow[] {
+type RoundedMeasurement = Measurement & { roundsEventsPerSecond?: number[] };
+
+/** Per workload, the round with the median events/s (its latencies and notes come along). */
+export function medianRows(rounds: readonly Measurement[][]): RoundedMeasurement[] {
+  const first = rounds[0] ?? [];
+  return first.map((m, i) => {
+    const same = rounds.map((r) => r[i]!).filter((x) => x.workload === m.workload);
+    const sorted = [...same].sort((a, b) => a.eventsPerSecond - b.eventsPerSecond);
+    const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+    const notes = [...new Set(same.map((x) => x.note).filter((n): n is string => n !== undefined))];
+    const row: RoundedMeasurement = { ...median, roundsEventsPerSecond: same.map((x) => x.eventsPerSecond) };
+    if (notes.length > 0) row.note = notes.join(' | ');
+    else delete row.note;
+    return row;
+  });
+}
+
+export function withRatios(byBackend: Map<BackendName, RoundedMeasurement[]>): ResultRow[] {
   const emmett = new Map((byBackend.get('emmett-postgres') ?? []).map((m) => [m.workload, m]));
   const rows: ResultRow[] = [];
   for (const [backend, measurements] of byBackend) {
@@ -44,7 +64,7 @@ export function withRatios(byBackend: Map<BackendName, Measurement[]>): ResultRo
   return rows;
 }
 
-const HEADERS = ['backend', 'workload', 'ops/s', 'events/s', 'p50 ms', 'p99 ms', 'ours/Emmett'];
+const HEADERS = ['backend', 'workload', 'ops/s', 'events/s', 'events/s range', 'p50 ms', 'p99 ms', 'ours/Emmett'];
 
 function cells(row: ResultRow): string[] {
   return [
@@ -52,6 +72,9 @@ function cells(row: ResultRow): string[] {
     row.workload,
     String(row.opsPerSecond),
     String(row.eventsPerSecond),
+    row.roundsEventsPerSecond && row.roundsEventsPerSecond.length > 1
+      ? `${Math.min(...row.roundsEventsPerSecond)}-${Math.max(...row.roundsEventsPerSecond)}`
+      : '',
     row.p50Ms === null ? '-' : row.p50Ms.toFixed(2),
     row.p99Ms === null ? '-' : row.p99Ms.toFixed(2),
     row.ratioVsEmmett === undefined ? '' : `${row.ratioVsEmmett.toFixed(2)}x`,
@@ -61,7 +84,7 @@ function cells(row: ResultRow): string[] {
 export function textTable(rows: readonly ResultRow[]): string {
   const body = rows.map(cells);
   const widths = HEADERS.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
-  const numeric = new Set([2, 3, 4, 5, 6]);
+  const numeric = new Set([2, 3, 4, 5, 6, 7]);
   const line = (r: readonly string[]) =>
     r.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
   const notes = rows.filter((r) => r.note).map((r) => `note: ${r.backend}, ${r.workload}: ${r.note}`);
@@ -84,6 +107,7 @@ export function markdown(results: Results): string {
     `- Machine: ${env.cpus} CPU(s) (${env.cpuModel}), ${env.memoryGiB} GiB RAM, ${env.platform}`,
     `- Node ${env.node}; PostgreSQL ${env.postgres ?? 'n/a'}; @event-driven-io/emmett-postgresql ${env.emmettPostgresql ?? 'n/a'}`,
     `- Payload: ${env.payload.dataBytes} B of JSON data and ${env.payload.metadataBytes} B of JSON metadata per event`,
+    `- Each row: the median of ${env.rounds} round(s) by events/s (range: slowest-fastest round); each round ran every backend once, on a fresh database`,
     env.scale === 1 ? '' : `- Scale ${env.scale} (a reduced run)`,
     '',
     ...table,

@@ -16,7 +16,10 @@ export interface BenchTarget {
    * stream (the backend's "no stream" expectation), else what the previous append returned.
    */
   append(stream: string, events: readonly BenchEvent[], expected: StreamPosition | undefined): Promise<StreamPosition>;
-  /** Reads the whole global log from the start in pages of `pageSize`; returns how many events. */
-  readAll(pageSize: number): Promise<number>;
+  /**
+   * Reads the global log from the start in pages of `pageSize` until a page comes back short;
+   * returns how many events were read. With `ids`, pushes each event's id (verification passes).
+   */
+  readAll(pageSize: number, ids?: string[]): Promise<number>;
   close(): Promise<void>;
 }
