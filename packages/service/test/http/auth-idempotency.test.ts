@@ -95,6 +95,19 @@ describe('Idempotency-Key', () => {
     expect(await countEvents(h)).toBe(events);
   });
 
+  it('two identical issue requests at the same moment write one key and both get its secret', async () => {
+    const body = { consumerId: 'idem-race' };
+    const before = await countEvents(h);
+    const replies = await Promise.all(
+      Array.from({ length: 4 }, () => h.call('POST', '/v1/keys', { body, headers: { 'idempotency-key': 'race-1' } })),
+    );
+    for (const reply of replies) expect([200, 201], reply.text).toContain(reply.status);
+    expect(new Set(replies.map((r) => r.body.id)).size).toBe(1);
+    expect(new Set(replies.map((r) => r.body.secret)).size).toBe(1);
+    expect(replies[0]!.body.secret).toEqual(expect.any(String));
+    expect(await countEvents(h)).toBe(before + 1);
+  });
+
   it('the same idempotency key from two different callers are two requests', async () => {
     const other = await h.issue({ consumerId: 'ops', permissions: ['admin'] });
     const a = await h.call('POST', '/v1/keys', { body: { consumerId: 'idem3' }, headers: { 'idempotency-key': 'shared' } });

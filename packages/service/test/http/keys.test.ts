@@ -175,6 +175,22 @@ describe('commands', () => {
   });
 });
 
+describe('concurrent commands on one key', () => {
+  it('each concurrent PATCH is applied (retried on conflict) or refused with a 409, never lost or a 500', async () => {
+    const key = await h.issue({ consumerId: 'race' });
+    const scopes = Array.from({ length: 12 }, (_, i) => `s${i}:read`);
+    const replies = await Promise.all(
+      scopes.map((scope) => h.call('PATCH', `/v1/keys/${key.id}/scopes`, { body: { add: { scopes: [scope] } } })),
+    );
+    for (const reply of replies) expect([200, 409], reply.text).toContain(reply.status);
+    const applied = scopes.filter((_, i) => replies[i]!.status === 200);
+    expect(applied.length).toBeGreaterThan(0);
+    const final = await h.call('GET', `/v1/keys/${key.id}`);
+    expect([...final.body.scopes].sort()).toEqual([...applied].sort());
+    expect(final.body.revision).toBe(applied.length);
+  });
+});
+
 describe('ETag and If-Match', () => {
   it('a matching If-Match applies; a stale one is a 412 and writes nothing; a malformed one is a 400', async () => {
     const key = await h.issue();
