@@ -21,7 +21,7 @@
  * The client's token needs `keys:verify`, `events:read` and `keys:read` (to learn a key's facts
  * for the cache). Without `keys:read` only NOT_FOUND and REVOKED answers are cached.
  */
-import { parseKey } from '@keyledger/schemas';
+import { MAX_KEY_LENGTH, parseKey } from '@keyledger/schemas';
 import { createClient, type KeyledgerClient } from '../client.js';
 import { KeyledgerApiError } from '../errors.js';
 import type { LedgerEvent, VerifyResult } from '../types.js';
@@ -91,6 +91,9 @@ interface FillStart {
   epoch: number;
 }
 
+/** A fill (remote verify + key read) that took longer than this is not stored. */
+const MAX_FILL_MS = 10_000;
+
 const UNKNOWN_LIMITS = { rate: null, quota: null };
 
 function unknownKey(code: 'MALFORMED' | 'NOT_FOUND'): VerifyResult {
@@ -117,7 +120,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const notFound = new LruMap<string, number>(options.cacheSize ?? 10_000);
   /** keyId -> digest, to find the entry an event is about. May hold digests the LRU dropped. */
   const digestByKeyId = new Map<string, string>();
-  /** keyId -> when/which event last touched it, for the fill guard; swept after 2 x settleMs. */
+  /** keyId -> when/which event last touched it, for the fill guard. */
   const recentEvents = new Map<string, { at: number; seq: number }>();
   let lastIssued = { at: Number.NEGATIVE_INFINITY, seq: 0 };
   let seq = 0;
@@ -162,7 +165,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   };
 
   const sweepRecent = (t: number) => {
-    for (const [keyId, touched] of recentEvents) if (t - touched.at > 2 * settleMs) recentEvents.delete(keyId);
+    // A record may be dropped once no fill that could still be stored started before it.
+    for (const [keyId, touched] of recentEvents) if (t - touched.at > settleMs + MAX_FILL_MS) recentEvents.delete(keyId);
   };
 
   const follower = options.follow === false
@@ -174,7 +178,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   /** May a fill that started at `start` be stored now? */
   const fillAllowed = (start: FillStart, keyId: string | null): boolean => {
     if (!follower?.live || follower.epoch !== start.epoch) return false;
-    if (now() - start.at > settleMs) return false;
+    if (now() - start.at > MAX_FILL_MS) return false;
     if (keyId === null) return lastIssued.seq <= start.seq && lastIssued.at < start.at - settleMs;
     const touched = recentEvents.get(keyId);
     return touched === undefined || (touched.seq <= start.seq && touched.at < start.at - settleMs);
@@ -280,15 +284,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
   };
 
   const verify = (key: string, context: VerifyContext = {}): Promise<VerifyResult> => {
-    if (parseKey(key) === null) {
-      stats.offline++;
-      return Promise.resolve(MALFORMED);
-    }
     const cost = context.cost ?? 1;
-    const digest = digestOf(key);
-    if (!follower?.live) return remote(key, digest, context, cost, false);
-    const hit = cached(digest, context, now());
-    if (hit === undefined) return remote(key, digest, context, cost, true);
+    const live = follower?.live === true && typeof key === 'string' && key.length <= MAX_KEY_LENGTH;
+    // Only well-formed keys ever enter the cache (a fill follows a remote answer other than
+    // MALFORMED), so a cache hit proves the format and the checksum check can wait for a miss.
+    const digest = live ? digestOf(key) : '';
+    const hit = live ? cached(digest, context, now()) : undefined;
+    if (hit === undefined) {
+      if (parseKey(key) === null) {
+        stats.offline++;
+        return Promise.resolve(MALFORMED);
+      }
+      return remote(key, digest || digestOf(key), context, cost, live);
+    }
     if ('code' in hit) {
       stats.hits++;
       return Promise.resolve(hit);
