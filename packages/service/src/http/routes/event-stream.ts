@@ -22,7 +22,8 @@ const StreamQuery = EventsQuery.omit({ limit: true });
 
 export const eventStreamRoutes: FastifyPluginAsyncZod<EventStreamOptions> = async (app, { store, heartbeatMs = 15_000 }) => {
   const open = new Set<AbortController>();
-  app.addHook('onClose', async () => {
+  // preClose, not onClose: fastify waits for open connections before onClose, and a live feed never ends by itself.
+  app.addHook('preClose', async () => {
     for (const controller of open) controller.abort();
   });
 
