@@ -3,7 +3,7 @@
  * and a display hint of a key ever leave this module towards events; the plaintext goes back to
  * the caller once and nowhere else.
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, hash, randomBytes } from 'node:crypto';
 import { BASE62, checksumOf, isValidPrefix, keyHint, RANDOM_LENGTH } from '@keyledger/schemas';
 
 /** Default key prefixes per environment; operators may configure others. */
@@ -70,7 +70,8 @@ export function newKeyId(): string {
 
 /** Hex SHA-256 of a plaintext key. A fast hash is enough because keys carry 130 random bits. */
 export function digestKey(plaintext: string): string {
-  return createHash('sha256').update(plaintext, 'utf8').digest('hex');
+  // crypto.hash (Node >= 20.12) skips the Hash object: several times faster on the verify path.
+  return hash('sha256', plaintext, 'hex');
 }
 
 /** A fresh random key with the given prefix. */
