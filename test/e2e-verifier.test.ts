@@ -53,19 +53,19 @@ describe.skipIf(skipWithoutPostgres)(name, () => {
   it('rejects a key revoked through instance A', async () => {
     const issued = await clientA.keys.issue({ consumerId: 'cons_multi', scopes: ['orders:read'] });
     // B learns of the key through the shared ledger.
-    await eventually('B to accept the key', async () => (await verifier.verify(issued.secret)).code === 'VALID');
-    await eventually('the key to be cached', async () => (await verifier.verify(issued.secret), verifier.peek(issued.secret)?.code === 'VALID'));
+    await eventually('B to accept the key', async () => (await verifier.verify(issued.secret!)).code === 'VALID');
+    await eventually('the key to be cached', async () => (await verifier.verify(issued.secret!), verifier.peek(issued.secret!)?.code === 'VALID'));
     await clientA.keys.revoke(issued.id, { reason: 'leaked' });
-    await eventually('the revocation to reach the verifier on B', () => verifier.peek(issued.secret)?.code === 'REVOKED', 5_000);
-    const result = await verifier.verify(issued.secret);
+    await eventually('the revocation to reach the verifier on B', () => verifier.peek(issued.secret!)?.code === 'REVOKED', 5_000);
+    const result = await verifier.verify(issued.secret!);
     expect(result).toMatchObject({ valid: false, code: 'REVOKED', keyId: issued.id });
   });
 
   it('applies a suspension made on A to the cache of a verifier on B', async () => {
     const issued = await clientA.keys.issue({ consumerId: 'cons_multi2' });
-    await eventually('the key to be cached', async () => (await verifier.verify(issued.secret), verifier.peek(issued.secret)?.code === 'VALID'));
+    await eventually('the key to be cached', async () => (await verifier.verify(issued.secret!), verifier.peek(issued.secret!)?.code === 'VALID'));
     await clientA.keys.suspend(issued.id, {});
-    await eventually('the suspension to reach the verifier on B', () => verifier.peek(issued.secret)?.code === 'SUSPENDED', 5_000);
-    expect((await verifier.verify(issued.secret)).code).toBe('SUSPENDED');
+    await eventually('the suspension to reach the verifier on B', () => verifier.peek(issued.secret!)?.code === 'SUSPENDED', 5_000);
+    expect((await verifier.verify(issued.secret!)).code).toBe('SUSPENDED');
   });
 });

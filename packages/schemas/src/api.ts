@@ -1,6 +1,6 @@
 /** Request and response bodies of the HTTP API. Unknown fields are rejected (`strict`). */
 import { z } from 'zod';
-import { ConsumerId, Instant, KeyId, Meta, PlanId, Reason } from './common.js';
+import { ConsumerId, Instant, JsonValue, KeyId, Meta, PlanId, Reason } from './common.js';
 import { Actor, Environment, EventMetadata, VerifyCodeValues } from './events.js';
 import { Quota, QuotaPeriod, RateLimit } from './limits.js';
 import { Permission } from './permissions.js';
@@ -121,7 +121,7 @@ export const HistoryEntry = z
     requestId: z.string().nullable(),
     sourceAddress: z.string().nullable(),
     /** Field-level description of what this event changed. */
-    changes: z.record(z.string(), z.json()),
+    changes: z.record(z.string(), JsonValue),
   })
   .meta({ id: 'HistoryEntry' });
 
@@ -136,7 +136,7 @@ export const LedgerEvent = z
     stream: z.string(),
     revision: z.int(),
     type: z.string(),
-    data: z.record(z.string(), z.json()),
+    data: z.record(z.string(), JsonValue),
     metadata: EventMetadata,
     recordedAt: Instant,
   })

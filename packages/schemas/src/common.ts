@@ -17,9 +17,18 @@ export const PlanId = ExternalId.meta({ id: 'PlanId', description: 'The usage pl
 /** RFC 3339 instant with an explicit offset. */
 export const Instant = z.iso.datetime({ offset: true }).meta({ id: 'Instant', description: 'RFC 3339 date-time' });
 
+/**
+ * Any JSON value, one level deep: bodies are parsed from JSON, so anything nested is JSON
+ * already. Not recursive on purpose: a recursive component breaks the generated SDK types
+ * (openapi-typescript emits a self-referencing alias that TypeScript rejects).
+ */
+export const JsonValue = z
+  .union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.unknown()), z.record(z.string(), z.unknown())])
+  .meta({ id: 'JsonValue', description: 'Any JSON value' });
+
 /** Free-form JSON returned on every verify; bounded so a key's meta cannot bloat the hot path. */
 export const Meta = z
-  .record(z.string().max(64), z.json())
+  .record(z.string().max(64), JsonValue)
   .refine((value) => JSON.stringify(value).length <= 4096, 'meta must serialise to at most 4096 bytes')
   .meta({ id: 'Meta', description: 'Free-form JSON object (at most 4 kB), returned on every verify' });
 

@@ -8,25 +8,13 @@ import type { components, operations } from './generated/openapi.js';
 
 type GeneratedSchemas = components['schemas'];
 
-/** Any JSON value: what `meta`, event `data` and history `changes` hold. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+/** Any JSON value: what `meta`, event `data` and history `changes` hold (a recursive component). */
+export type JsonValue = GeneratedSchemas['JsonValue'];
 
-/**
- * The OpenAPI document describes free-form JSON values through a recursive `$defs` schema that
- * openapi-typescript renders as an object type named `__shared` (`{ $defs: ... }`), which no
- * real value matches. `RepairJson` swaps that one placeholder for JsonValue throughout a
- * generated type and leaves everything else as generated.
- */
-type JsonPlaceholder = GeneratedSchemas['__shared'] | GeneratedSchemas['__sharedInput'];
-export type RepairJson<T> = [T] extends [JsonPlaceholder]
-  ? JsonValue
-  : T extends (infer U)[]
-    ? RepairJson<U>[]
-    : T extends object
-      ? { [K in keyof T]: RepairJson<T[K]> }
-      : T;
+/** Kept as an identity for callers of earlier versions; the document no longer needs repairs. */
+export type RepairJson<T> = T;
 
-type Schemas = { [K in keyof GeneratedSchemas]: RepairJson<GeneratedSchemas[K]> };
+type Schemas = GeneratedSchemas;
 
 /** Makes the listed fields optional: the server fills them with their documented defaults. */
 type WithDefaults<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;

@@ -291,9 +291,13 @@ export interface components {
          * @description RFC 3339 date-time
          */
         InstantInput: string;
+        /** @description Any JSON value */
+        JsonValueInput: string | number | boolean | null | unknown[] | {
+            [key: string]: unknown;
+        };
         /** @description Free-form JSON object (at most 4 kB), returned on every verify */
         MetaInput: {
-            [key: string]: components["schemas"]["__sharedInput"];
+            [key: string]: components["schemas"]["JsonValueInput"];
         };
         /** @description e.g. orders:read, orders:* */
         ScopeInput: string;
@@ -467,7 +471,7 @@ export interface components {
             requestId: string | null;
             sourceAddress: string | null;
             changes: {
-                [key: string]: components["schemas"]["__sharedInput"];
+                [key: string]: components["schemas"]["JsonValueInput"];
             };
         };
         KeyHistoryInput: {
@@ -482,7 +486,7 @@ export interface components {
             revision: number;
             type: string;
             data: {
-                [key: string]: components["schemas"]["__sharedInput"];
+                [key: string]: components["schemas"]["JsonValueInput"];
             };
             metadata: components["schemas"]["EventMetadataInput"];
             recordedAt: components["schemas"]["InstantInput"];
@@ -550,19 +554,6 @@ export interface components {
             granularity: components["schemas"]["QuotaPeriodInput"];
             buckets: components["schemas"]["UsageBucketInput"][];
         };
-        __sharedInput: {
-            $defs: {
-                schema0: string | number | boolean | null | components["schemas"]["__sharedInput"][] | {
-                    [key: string]: components["schemas"]["__sharedInput"];
-                };
-                schema1: string | number | boolean | null | components["schemas"]["__sharedInput"][] | {
-                    [key: string]: components["schemas"]["__sharedInput"];
-                };
-                schema2: string | number | boolean | null | components["schemas"]["__sharedInput"][] | {
-                    [key: string]: components["schemas"]["__sharedInput"];
-                };
-            };
-        };
         /** @description Key id, e.g. key_3kTz8Qm2Xw9bLp0R */
         KeyId: string;
         /** @description The consumer (third party) the key belongs to */
@@ -574,9 +565,13 @@ export interface components {
          * @description RFC 3339 date-time
          */
         Instant: string;
+        /** @description Any JSON value */
+        JsonValue: string | number | boolean | null | unknown[] | {
+            [key: string]: unknown;
+        };
         /** @description Free-form JSON object (at most 4 kB), returned on every verify */
         Meta: {
-            [key: string]: components["schemas"]["__shared"];
+            [key: string]: components["schemas"]["JsonValue"];
         };
         /** @description e.g. orders:read, orders:* */
         Scope: string;
@@ -750,7 +745,7 @@ export interface components {
             requestId: string | null;
             sourceAddress: string | null;
             changes: {
-                [key: string]: components["schemas"]["__shared"];
+                [key: string]: components["schemas"]["JsonValue"];
             };
         };
         KeyHistory: {
@@ -765,7 +760,7 @@ export interface components {
             revision: number;
             type: string;
             data: {
-                [key: string]: components["schemas"]["__shared"];
+                [key: string]: components["schemas"]["JsonValue"];
             };
             metadata: components["schemas"]["EventMetadata"];
             recordedAt: components["schemas"]["Instant"];
@@ -832,19 +827,6 @@ export interface components {
             keyId: components["schemas"]["KeyId"];
             granularity: components["schemas"]["QuotaPeriod"];
             buckets: components["schemas"]["UsageBucket"][];
-        };
-        __shared: {
-            $defs: {
-                schema0: string | number | boolean | null | components["schemas"]["__shared"][] | {
-                    [key: string]: components["schemas"]["__shared"];
-                };
-                schema1: string | number | boolean | null | components["schemas"]["__shared"][] | {
-                    [key: string]: components["schemas"]["__shared"];
-                };
-                schema2: string | number | boolean | null | components["schemas"]["__shared"][] | {
-                    [key: string]: components["schemas"]["__shared"];
-                };
-            };
         };
     };
     responses: never;

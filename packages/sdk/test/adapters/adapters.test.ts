@@ -35,15 +35,15 @@ beforeAll(async () => {
   client = createClient({ baseUrl: service.url, token: service.rootKey });
   verifier = createVerifier({ client, settleMs: 50 });
   await verifier.ready();
-  readKey = (await client.keys.issue({ consumerId: 'cons_a', scopes: ['orders:read'] })).secret;
-  writeOnlyKey = (await client.keys.issue({ consumerId: 'cons_b', scopes: ['orders:write'] })).secret;
-  limitedKey = (await client.keys.issue({ consumerId: 'cons_c', scopes: ['orders:read'], rateLimit: { limit: 1, windowSeconds: 3600 } })).secret;
+  readKey = (await client.keys.issue({ consumerId: 'cons_a', scopes: ['orders:read'] })).secret!;
+  writeOnlyKey = (await client.keys.issue({ consumerId: 'cons_b', scopes: ['orders:write'] })).secret!;
+  limitedKey = (await client.keys.issue({ consumerId: 'cons_c', scopes: ['orders:read'], rateLimit: { limit: 1, windowSeconds: 3600 } })).secret!;
   const suspended = await client.keys.issue({ consumerId: 'cons_d', scopes: ['orders:read'] });
   await client.keys.suspend(suspended.id, {});
-  suspendedKey = suspended.secret;
+  suspendedKey = suspended.secret!;
   const revoked = await client.keys.issue({ consumerId: 'cons_e', scopes: ['orders:read'] });
   await client.keys.revoke(revoked.id, {});
-  revokedKey = revoked.secret;
+  revokedKey = revoked.secret!;
 });
 
 afterAll(async () => {

@@ -47,11 +47,11 @@ describe('verifier (SQLite, one service process)', () => {
 
   it('caches a valid key and serves it without calling the service', async () => {
     const issued = await client.keys.issue({ consumerId: 'cons_cache' });
-    const first = await verifier.verify(issued.secret);
+    const first = await verifier.verify(issued.secret!);
     expect(first).toMatchObject({ valid: true, code: 'VALID', keyId: issued.id, consumerId: 'cons_cache' });
-    await untilCached(issued.secret);
+    await untilCached(issued.secret!);
     const before = verifier.stats();
-    const again = await verifier.verify(issued.secret);
+    const again = await verifier.verify(issued.secret!);
     expect(again).toMatchObject({ valid: true, code: 'VALID', keyId: issued.id });
     expect(verifier.stats().remote).toBe(before.remote);
     expect(verifier.stats().hits).toBe(before.hits + 1);
@@ -59,28 +59,28 @@ describe('verifier (SQLite, one service process)', () => {
 
   it('applies a revoke from the feed at once: the cached entry answers REVOKED', async () => {
     const issued = await client.keys.issue({ consumerId: 'cons_revoke' });
-    await untilCached(issued.secret);
+    await untilCached(issued.secret!);
     await client.keys.revoke(issued.id, { reason: 'test' });
-    const revoked = await eventually('the revoke to reach the cache', () => verifier.peek(issued.secret)?.code === 'REVOKED' && verifier.peek(issued.secret));
+    const revoked = await eventually('the revoke to reach the cache', () => verifier.peek(issued.secret!)?.code === 'REVOKED' && verifier.peek(issued.secret!));
     expect(revoked).toMatchObject({ valid: false, keyId: issued.id });
     const remoteBefore = verifier.stats().remote;
-    expect((await verifier.verify(issued.secret)).code).toBe('REVOKED');
+    expect((await verifier.verify(issued.secret!)).code).toBe('REVOKED');
     expect(verifier.stats().remote).toBe(remoteBefore);
   });
 
   it('follows suspend and reinstate', async () => {
     const issued = await client.keys.issue({ consumerId: 'cons_suspend' });
-    await untilCached(issued.secret);
+    await untilCached(issued.secret!);
     await client.keys.suspend(issued.id, {});
-    await eventually('suspension in the cache', () => verifier.peek(issued.secret)?.code === 'SUSPENDED');
-    expect((await verifier.verify(issued.secret)).code).toBe('SUSPENDED');
+    await eventually('suspension in the cache', () => verifier.peek(issued.secret!)?.code === 'SUSPENDED');
+    expect((await verifier.verify(issued.secret!)).code).toBe('SUSPENDED');
     await client.keys.reinstate(issued.id, {});
-    await eventually('reinstatement in the cache', () => verifier.peek(issued.secret)?.code === 'VALID');
+    await eventually('reinstatement in the cache', () => verifier.peek(issued.secret!)?.code === 'VALID');
   });
 
   it('evaluates scopes and endpoint rules locally exactly as the service does', async () => {
     const issued = await client.keys.issue({ consumerId: 'cons_scope', scopes: ['orders:read', 'billing:*'], endpoints: ['GET /orders/*', '* /billing/**'] });
-    await untilCached(issued.secret, { endpoint: { method: 'GET', path: '/orders/1' } });
+    await untilCached(issued.secret!, { endpoint: { method: 'GET', path: '/orders/1' } });
     const contexts = [
       { scopes: ['orders:read'], endpoint: { method: 'GET', path: '/orders/7' } },
       { scopes: ['orders:write'], endpoint: { method: 'GET', path: '/orders/7' } },
@@ -90,14 +90,14 @@ describe('verifier (SQLite, one service process)', () => {
       { scopes: ['orders:read'] },
     ];
     for (const context of contexts) {
-      const local = verifier.peek(issued.secret, context);
-      const service = await client.verify({ key: issued.secret, ...context });
+      const local = verifier.peek(issued.secret!, context);
+      const service = await client.verify({ key: issued.secret!, ...context });
       expect(local?.code, JSON.stringify(context)).toBe(service.code);
     }
     // A re-scope from the feed changes the local answer.
     await client.keys.replaceScopes(issued.id, { scopes: ['orders:write'], endpoints: [] });
-    await eventually('the new scopes in the cache', () => verifier.peek(issued.secret, { scopes: ['orders:write'] })?.code === 'VALID');
-    expect(verifier.peek(issued.secret, { scopes: ['orders:read'] })?.code).toBe('FORBIDDEN');
+    await eventually('the new scopes in the cache', () => verifier.peek(issued.secret!, { scopes: ['orders:write'] })?.code === 'VALID');
+    expect(verifier.peek(issued.secret!, { scopes: ['orders:read'] })?.code).toBe('FORBIDDEN');
   });
 
   it('remembers NOT_FOUND briefly and forgets it when a key is issued', async () => {
@@ -113,10 +113,10 @@ describe('verifier (SQLite, one service process)', () => {
     const issued = await client.keys.issue({ consumerId: 'cons_limited', rateLimit: { limit: 3, windowSeconds: 3600 } });
     const codes: string[] = [];
     const remoteBefore = verifier.stats().remote;
-    for (let i = 0; i < 5; i++) codes.push((await verifier.verify(issued.secret)).code);
+    for (let i = 0; i < 5; i++) codes.push((await verifier.verify(issued.secret!)).code);
     expect(codes).toEqual(['VALID', 'VALID', 'VALID', 'RATE_LIMITED', 'RATE_LIMITED']);
     expect(verifier.stats().remote - remoteBefore).toBe(5);
-    const limited = await verifier.verify(issued.secret);
+    const limited = await verifier.verify(issued.secret!);
     expect(limited.rateLimit?.retryAfter).toBeGreaterThan(0);
   });
 
@@ -125,11 +125,11 @@ describe('verifier (SQLite, one service process)', () => {
     await local.ready();
     const issued = await client.keys.issue({ consumerId: 'cons_local', rateLimit: { limit: 5, windowSeconds: 3600 } });
     await eventually('local counting to start', async () => {
-      await local.verify(issued.secret);
+      await local.verify(issued.secret!);
       return local.stats().hits > 0;
     });
     const codes = new Set<string>();
-    for (let i = 0; i < 10; i++) codes.add((await local.verify(issued.secret)).code);
+    for (let i = 0; i < 10; i++) codes.add((await local.verify(issued.secret!)).code);
     expect(codes.has('RATE_LIMITED')).toBe(true);
     await local.close();
   });
@@ -146,19 +146,19 @@ describe('verifier while the feed is down (SQLite, service restarted)', () => {
     try {
       await v.ready();
       const issued = await c.keys.issue({ consumerId: 'cons_drop' });
-      await eventually('cached', async () => (await v.verify(issued.secret), v.peek(issued.secret)));
+      await eventually('cached', async () => (await v.verify(issued.secret!), v.peek(issued.secret!)));
       // A crash cuts the connection at once (SIGTERM drains first, and the service keeps the
       // stream open while draining). stop() later removes the data dir, after the restart.
       first.child.kill('SIGKILL');
       await eventually('the verifier to notice the drop', () => !v.live);
-      expect(v.peek(issued.secret)).toBeUndefined();
+      expect(v.peek(issued.secret!)).toBeUndefined();
       expect(v.stats().cachedKeys).toBe(0);
-      await expect(v.verify(issued.secret)).rejects.toThrow();
+      await expect(v.verify(issued.secret!)).rejects.toThrow();
       restarted = await startService({ dataDir, port, rootKey: first.rootKey });
       await v.ready();
       expect(v.live).toBe(true);
       const remoteBefore = v.stats().remote;
-      expect((await v.verify(issued.secret)).code).toBe('VALID');
+      expect((await v.verify(issued.secret!)).code).toBe('VALID');
       expect(v.stats().remote).toBe(remoteBefore + 1);
     } finally {
       await v.close();
