@@ -34,10 +34,12 @@ export class UsageRecorder {
 
   /** Hot path: one Map lookup and two additions. */
   record(keyId: string, code: VerifyCode, units: number, quota?: { windowStart: Date; period: Tally['quotaPeriod'] }): void {
-    const windowStart = quota ? quota.windowStart.toISOString() : null;
-    const id = windowStart === null ? keyId : `${keyId}|${windowStart}`;
+    // Keyed by the window's epoch ms (a number) so the hot path formats no date; the ISO string
+    // is made once, when the tally is created.
+    const id = quota ? `${keyId}|${quota.windowStart.getTime()}` : keyId;
     let tally = this.#tallies.get(id);
     if (!tally) {
+      const windowStart = quota ? quota.windowStart.toISOString() : null;
       tally = { keyId, counts: {}, units: 0, quotaWindowStart: windowStart, quotaPeriod: quota?.period ?? null };
       this.#tallies.set(id, tally);
     }

@@ -8,7 +8,7 @@
 import { endpointAllows, parseKey, scopeCovers, type VerifyCode, type VerifyRequest, type VerifyResponse } from '@keyledger/schemas';
 import { digestKey } from '../domain/key-material.js';
 import type { KeyState } from '../domain/keys/index.js';
-import type { LimitDecision, Limiter } from '../limits/index.js';
+import type { LimitDecision, LimitRequest, Limiter } from '../limits/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 
 export interface VerifyOutcome {
@@ -27,10 +27,33 @@ export interface VerifyDeps {
 
 const EMPTY_LIMITS = { rate: null, quota: null };
 
+/**
+ * Digests of recently presented well-formed keys: a gateway presents the same keys over and over,
+ * so the checksum check and SHA-256 run once per key instead of once per call. Only keys that
+ * passed the format check are cached; bounded (cleared when full) so garbage cannot grow it.
+ * The plaintext is already in this process's memory for the request; it never leaves it.
+ */
+class WellFormedDigests {
+  readonly #map = new Map<string, string>();
+  constructor(private readonly max = 10_000) {}
+  /** The digest, or null when the key is malformed. */
+  get(key: string): string | null {
+    const cached = this.#map.get(key);
+    if (cached !== undefined) return cached;
+    if (parseKey(key) === null) return null;
+    if (this.#map.size >= this.max) this.#map.clear();
+    const digest = digestKey(key);
+    this.#map.set(key, digest);
+    return digest;
+  }
+}
+
 export function createKeyVerifier({ keys, limiter, now = Date.now }: VerifyDeps) {
+  const digests = new WellFormedDigests();
   return async function verify(request: VerifyRequest): Promise<VerifyOutcome> {
-    if (parseKey(request.key) === null) return reject('MALFORMED', undefined);
-    const state = keys.getByDigest(digestKey(request.key));
+    const digest = digests.get(request.key);
+    if (digest === null) return reject('MALFORMED', undefined);
+    const state = keys.getByDigest(digest);
     if (!state) return reject('NOT_FOUND', undefined);
     const t = now();
     if (state.revoked) return reject('REVOKED', state);
@@ -41,12 +64,10 @@ export function createKeyVerifier({ keys, limiter, now = Date.now }: VerifyDeps)
       return { response: answer('VALID', state, undefined), decision: undefined, units: 0 };
     }
     const cost = request.cost ?? 1;
-    const decision = await limiter.check({
-      subject: state.id,
-      ...(state.rateLimit ? { rate: state.rateLimit } : {}),
-      ...(state.quota ? { quota: state.quota } : {}),
-      cost,
-    });
+    const limitRequest: LimitRequest = { subject: state.id, cost };
+    if (state.rateLimit) limitRequest.rate = state.rateLimit;
+    if (state.quota) limitRequest.quota = state.quota;
+    const decision = await limiter.check(limitRequest);
     const code: VerifyCode = decision.allowed ? 'VALID' : (decision.code ?? 'RATE_LIMITED');
     return {
       response: answer(code, state, decision),
