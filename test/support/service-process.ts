@@ -68,7 +68,11 @@ export async function startService(options: StartOptions = {}): Promise<ServiceP
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start within ${options.timeoutMs ?? 20_000} ms:\n${output}`)), options.timeoutMs ?? 20_000);
+    const timer = setTimeout(() => {
+      // Never leave a half-started service behind.
+      child.kill('SIGKILL');
+      reject(new Error(`service did not start within ${options.timeoutMs ?? 20_000} ms:\n${output}`));
+    }, options.timeoutMs ?? 20_000);
     const onData = () => {
       const match = /"port":(\d+)[^\n]*"msg":"keyledger listening"/.exec(output);
       if (match) {

@@ -159,7 +159,9 @@ export const VerifyCode = z.enum(VerifyCodeValues).meta({ id: 'VerifyCode' });
 
 export const VerifyRequest = z
   .object({
-    key: z.string().max(4096),
+    // Generous on purpose: a gateway forwards whatever it was sent, and anything that is not a
+    // well-formed key is answered MALFORMED (200) by the checksum check, without a lookup.
+    key: z.string().max(16_384),
     scopes: z.array(Scope).max(50).optional(),
     endpoint: z.object({ method: z.string().min(1).max(16), path: z.string().min(1).max(2048) }).strict().optional(),
     cost: z.int().min(0).max(1_000_000).default(1),

@@ -63,12 +63,18 @@ describe('verify: every code', () => {
     }
   });
 
-  it('a 10 kB key is refused as a 400 naming body.key, never hashed or looked up', async () => {
+  it('a 10 kB key is MALFORMED (200), never hashed, looked up or echoed back', async () => {
     const response = await h.verify({ key: `kl_live_${'a'.repeat(10 * 1024)}` });
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ valid: false, code: 'MALFORMED', keyId: null });
+    expect(JSON.stringify(response.body)).not.toContain('a'.repeat(100));
+  });
+
+  it('a key past 16 kB is a 400 problem naming body.key, without echoing it', async () => {
+    const response = await h.verify({ key: `kl_live_${'a'.repeat(17 * 1024)}` });
     expect(response.status).toBe(400);
     expect(response.headers['content-type']).toContain('application/problem+json');
     expect(JSON.stringify(response.body)).toContain('body.key');
-    // The key itself is never echoed back.
     expect(JSON.stringify(response.body)).not.toContain('a'.repeat(100));
   });
 
