@@ -16,12 +16,10 @@ import { writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createRequire } from 'node:module';
 import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
 import { startService, type ServiceProcess } from '../test/support/service-process.js';
 
-// ioredis is a dependency of the service package, not of bench: borrow it from there.
-const { Redis } = createRequire(new URL('../packages/service/package.json', import.meta.url))('ioredis') as typeof import('ioredis');
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' } }, strict: true });
 const SECONDS = Number(values.seconds ?? 10);
