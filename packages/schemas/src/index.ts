@@ -1,5 +1,6 @@
 export * from './common.js';
 export * from './scopes.js';
+export * from './access.js';
 export * from './limits.js';
 export * from './permissions.js';
 export * from './events.js';

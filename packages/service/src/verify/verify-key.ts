@@ -5,7 +5,7 @@
  * rejected check consumes nothing: the limiter is only called when everything before passed,
  * and it charges rate and quota together or not at all.
  */
-import { endpointAllows, parseKey, scopeCovers, type VerifyCode, type VerifyRequest, type VerifyResponse } from '@keyledger/schemas';
+import { checkAccess, effectiveExpiry, parseKey, type VerifyCode, type VerifyRequest, type VerifyResponse } from '@keyledger/schemas';
 import { digestKey } from '../domain/key-material.js';
 import type { KeyState } from '../domain/keys/index.js';
 import type { LimitDecision, LimitRequest, Limiter } from '../limits/index.js';
@@ -55,11 +55,8 @@ export function createKeyVerifier({ keys, limiter, now = Date.now }: VerifyDeps)
     if (digest === null) return reject('MALFORMED', undefined);
     const state = keys.getByDigest(digest);
     if (!state) return reject('NOT_FOUND', undefined);
-    const t = now();
-    if (state.revoked) return reject('REVOKED', state);
-    if (isExpired(state, t)) return reject('EXPIRED', state);
-    if (state.suspended) return reject('SUSPENDED', state);
-    if (!allowsScopes(state, request.scopes) || !allowsEndpoint(state, request.endpoint)) return reject('FORBIDDEN', state);
+    const refused = checkAccess(state, request, now());
+    if (refused !== null) return reject(refused, state);
     if (state.rateLimit === null && state.quota === null) {
       return { response: answer('VALID', state, undefined), decision: undefined, units: 0 };
     }
@@ -107,31 +104,4 @@ function answer(code: VerifyCode, state: KeyState | undefined, decision: LimitDe
         : null,
     },
   };
-}
-
-/** The instant the key stops working: its expiry or the end of a rotation's grace period. */
-function effectiveExpiry(state: KeyState): string | null {
-  if (state.validUntil === null) return state.expiresAt;
-  if (state.expiresAt === null) return state.validUntil;
-  return Date.parse(state.validUntil) < Date.parse(state.expiresAt) ? state.validUntil : state.expiresAt;
-}
-
-function isExpired(state: KeyState, t: number): boolean {
-  return (state.expiresAt !== null && Date.parse(state.expiresAt) <= t) || (state.validUntil !== null && Date.parse(state.validUntil) <= t);
-}
-
-/** Every requested scope must be covered by one granted scope. */
-function allowsScopes(state: KeyState, requested: readonly string[] | undefined): boolean {
-  if (!requested || requested.length === 0) return true;
-  return requested.every((scope) => state.scopes.some((granted) => scopeCovers(granted, scope)));
-}
-
-/**
- * A key with endpoint rules may call only those endpoints; a verify that does not say which
- * endpoint is being called cannot be checked, so it is refused (fail closed).
- */
-function allowsEndpoint(state: KeyState, endpoint: VerifyRequest['endpoint']): boolean {
-  if (state.endpoints.length === 0) return true;
-  if (!endpoint) return false;
-  return state.endpoints.some((rule) => endpointAllows(rule, endpoint.method, endpoint.path));
 }
