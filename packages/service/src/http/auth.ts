@@ -2,11 +2,11 @@
  * Management authentication: callers present a key from the same ledger (`Authorization:
  * Bearer <key>`) that carries management permissions. The credential is checked against the
  * live projection on every request, so revoking or suspending a management key takes effect at
- * once. Only the digest of the presented key is ever kept.
+ * once. Nothing but its digest is ever stored or logged (PresentedKeyDigests only spares re-hashing).
  */
-import { hasPermission, PROBLEM_TYPES, parseKey, type Permission } from '@keyledger/schemas';
+import { hasPermission, PROBLEM_TYPES, type Permission } from '@keyledger/schemas';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { digestKey } from '../domain/key-material.js';
+import { PresentedKeyDigests } from '../domain/presented-key-digests.js';
 import { keyStatusAt } from '../domain/keys/status.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import { sendProblem } from './problem.js';
@@ -26,23 +26,8 @@ declare module 'fastify' {
   }
 }
 
-/** Remembers digests of recently presented credentials so hot callers are not re-hashed. */
-class DigestCache {
-  readonly #map = new Map<string, string>();
-  constructor(private readonly max = 1024) {}
-  get(token: string): string {
-    let digest = this.#map.get(token);
-    if (digest === undefined) {
-      if (this.#map.size >= this.max) this.#map.clear();
-      digest = digestKey(token);
-      this.#map.set(token, digest);
-    }
-    return digest;
-  }
-}
-
 export function createAuthHook(keys: KeyProjection, now: () => number = Date.now) {
-  const digests = new DigestCache();
+  const digests = new PresentedKeyDigests(1024);
   return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const needed = request.routeOptions.config.permission;
     request.caller = null;
@@ -58,7 +43,8 @@ export function createAuthHook(keys: KeyProjection, now: () => number = Date.now
       }, challenge);
     }
     const token = header.slice(7).trim();
-    const state = parseKey(token) ? keys.getByDigest(digests.get(token)) : undefined;
+    const digest = digests.get(token);
+    const state = digest === null ? undefined : keys.getByDigest(digest);
     if (!state || keyStatusAt(state, now()) !== 'active') {
       return void sendProblem(reply, {
         type: PROBLEM_TYPES.unauthorized,

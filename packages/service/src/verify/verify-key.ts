@@ -5,8 +5,8 @@
  * rejected check consumes nothing: the limiter is only called when everything before passed,
  * and it charges rate and quota together or not at all.
  */
-import { checkAccess, effectiveExpiry, parseKey, type VerifyCode, type VerifyRequest, type VerifyResponse } from '@keyledger/schemas';
-import { digestKey } from '../domain/key-material.js';
+import { checkAccess, effectiveExpiry, type VerifyCode, type VerifyRequest, type VerifyResponse } from '@keyledger/schemas';
+import { PresentedKeyDigests } from '../domain/presented-key-digests.js';
 import type { KeyState } from '../domain/keys/index.js';
 import type { LimitDecision, LimitRequest, Limiter } from '../limits/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
@@ -27,29 +27,8 @@ export interface VerifyDeps {
 
 const EMPTY_LIMITS = { rate: null, quota: null };
 
-/**
- * Digests of recently presented well-formed keys: a gateway presents the same keys over and over,
- * so the checksum check and SHA-256 run once per key instead of once per call. Only keys that
- * passed the format check are cached; bounded (cleared when full) so garbage cannot grow it.
- * The plaintext is already in this process's memory for the request; it never leaves it.
- */
-class WellFormedDigests {
-  readonly #map = new Map<string, string>();
-  constructor(private readonly max = 10_000) {}
-  /** The digest, or null when the key is malformed. */
-  get(key: string): string | null {
-    const cached = this.#map.get(key);
-    if (cached !== undefined) return cached;
-    if (parseKey(key) === null) return null;
-    if (this.#map.size >= this.max) this.#map.clear();
-    const digest = digestKey(key);
-    this.#map.set(key, digest);
-    return digest;
-  }
-}
-
 export function createKeyVerifier({ keys, limiter, now = Date.now }: VerifyDeps) {
-  const digests = new WellFormedDigests();
+  const digests = new PresentedKeyDigests();
   return async function verify(request: VerifyRequest): Promise<VerifyOutcome> {
     const digest = digests.get(request.key);
     if (digest === null) return reject('MALFORMED', undefined);
