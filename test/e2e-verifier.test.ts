@@ -6,21 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, createVerifier, type KeyledgerClient, type Verifier } from '@keyledger/sdk';
 import { type ServiceProcess, startService } from './support/service-process.js';
+import { eventually } from './support/eventually.js';
 import { createSchema, DATABASE_URL, skipWithoutPostgres } from './support/services.js';
 
 const name = skipWithoutPostgres
   ? 'verifier across instances (SKIPPED: set KEYLEDGER_TEST_DATABASE_URL to run against PostgreSQL)'
   : 'verifier across instances (PostgreSQL, two service processes)';
-
-async function eventually<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe.skipIf(skipWithoutPostgres)(name, () => {
   let schema: Awaited<ReturnType<typeof createSchema>>;

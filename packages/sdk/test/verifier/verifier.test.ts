@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, createVerifier, type KeyledgerClient, type Verifier } from '@keyledger/sdk';
 import { makeTestKey, type ServiceProcess, startService } from '../../../../test/support/service-process.js';
-import { eventually } from './eventually.js';
+import { eventually } from '../../../../test/support/eventually.js';
 
 let service: ServiceProcess;
 let client: KeyledgerClient;
