@@ -60,6 +60,8 @@ export interface KeyCommandsOptions {
 export interface CommandResult {
   key: Key;
   replayed: boolean;
+  /** The key's whole stream after the command, so follow-up steps need not read it again. */
+  stream: RecordedEvent[];
 }
 
 export interface IssueResult extends CommandResult {
@@ -95,13 +97,6 @@ export class KeyCommands {
     const material =
       fixed?.material ??
       (idem ? deriveKey(prefix, this.options.serverSecret, `issue\n${ctx.actor.id}\n${idem}`) : generateKey(prefix));
-    const loaded = await this.#load(keyId);
-    const replay = this.#findReplay(loaded, ctx);
-    if (replay) {
-      const state = replay.state as KeyState;
-      return { key: toKeyView(state, this.#now()), replayed: true, secret: state.digest === material.digest ? material.plaintext : null };
-    }
-    if (loaded.state) throw conflict(`key ${keyId} already exists`);
     const command: KeyCommand = {
       type: 'IssueKey',
       keyId,
@@ -120,9 +115,10 @@ export class KeyCommands {
       quota: request.quota ?? null,
       rotatedFrom: null,
     };
-    const result = await this.#execute(keyId, ctx, () => command, loaded, true);
-    // A concurrent duplicate of this request may have written first; its secret is ours only if derived alike.
-    const secret = !result.replayed || (await this.#load(keyId)).state?.digest === material.digest ? material.plaintext : null;
+    // An existing key that is not this request's replay is refused by decide (KEY_EXISTS).
+    const result = await this.#execute(keyId, ctx, () => command, undefined, true);
+    // On a replay the secret is ours to return only if it derives to the stored digest.
+    const secret = !result.replayed || foldKey(result.stream.map(toDomain))?.digest === material.digest ? material.plaintext : null;
     return { ...result, secret };
   }
 
@@ -184,11 +180,10 @@ export class KeyCommands {
       };
     });
     // On a replay the rotation happened earlier: rebuild the pre-rotation state from the stream.
-    const loaded = await this.#load(keyId);
-    const rotatedAt = loaded.events.find((e) => e.type === 'KeyRotated');
+    const rotatedAt = previous.stream.find((e) => e.type === 'KeyRotated');
     if (!rotatedAt) throw conflict(`key ${keyId} has no rotation to complete`);
     const rotatedData = rotatedAt.data as { successorId: string };
-    before ??= foldKey(loaded.events.filter((e) => e.revision < rotatedAt.revision).map(toDomain));
+    before ??= foldKey(previous.stream.filter((e) => e.revision < rotatedAt.revision).map(toDomain));
     const stateBefore = before as KeyState | null;
     if (!stateBefore) throw notFound(`key ${keyId} not found`);
     const successorMaterial = materialFor(stateBefore);
@@ -199,15 +194,15 @@ export class KeyCommands {
     });
     const successorCtx: CommandContext = { ...ctx, expectedRevision: undefined, causationId: rotatedAt.id };
     const successorLoaded = await this.#load(rotatedData.successorId);
-    let successorResult: CommandResult;
     if (successorLoaded.state) {
-      successorResult = { key: toKeyView(successorLoaded.state, this.#now()), replayed: true };
-    } else {
-      successorResult = await this.#execute(rotatedData.successorId, successorCtx, () => issueCommand, successorLoaded, true);
+      // Completed earlier: the secret is ours to return only if it derives to the stored digest.
+      const existing = successorLoaded.state;
+      const secret = existing.digest === successorMaterial.digest ? successorMaterial.plaintext : null;
+      return { previous, successor: { key: toKeyView(existing, this.#now()), replayed: true, stream: successorLoaded.events, secret } };
     }
-    const successorState = (await this.#load(rotatedData.successorId)).state;
-    const secret = successorState?.digest === successorMaterial.digest ? successorMaterial.plaintext : null;
-    return { previous, successor: { ...successorResult, secret } };
+    // A concurrent duplicate can only be a retry with the same Idempotency-Key, whose material is the same.
+    const successor = await this.#execute(rotatedData.successorId, successorCtx, () => issueCommand, successorLoaded, true);
+    return { previous, successor: { ...successor, secret: successorMaterial.plaintext } };
   }
 
   /** The key's state as of an instant, folded from the ledger (not the projection). */
@@ -259,7 +254,7 @@ export class KeyCommands {
       const replay = this.#findReplay(loaded, ctx);
       if (replay) {
         if (!replay.state) throw notFound(`key ${keyId} not found`);
-        return { key: toKeyView(replay.state, this.#now()), replayed: true };
+        return { key: toKeyView(replay.state, this.#now()), replayed: true, stream: loaded.events };
       }
       const { state } = loaded;
       if (ctx.expectedRevision !== undefined && state && state.revision !== ctx.expectedRevision) {
@@ -272,7 +267,7 @@ export class KeyCommands {
       const events = decide(cmd, state, now);
       if (events.length === 0) {
         if (!state) throw notFound(`key ${keyId} not found`);
-        return { key: toKeyView(state, now), replayed: false };
+        return { key: toKeyView(state, now), replayed: false, stream: loaded.events };
       }
       try {
         const result = await this.options.store.appendToStream(
@@ -288,8 +283,9 @@ export class KeyCommands {
           { expectedRevision: state ? state.revision : 'no_stream' },
         );
         await this.options.runner.waitFor(result.checkpoint);
-        const after = foldKey([...loaded.events, ...result.events].map(toDomain)) as KeyState;
-        return { key: toKeyView(after, this.#now()), replayed: result.replayed };
+        const streamAfter = [...loaded.events, ...result.events];
+        const after = foldKey(streamAfter.map(toDomain)) as KeyState;
+        return { key: toKeyView(after, this.#now()), replayed: result.replayed, stream: streamAfter };
       } catch (error) {
         if (!(error instanceof WrongExpectedRevisionError)) throw error;
         if (ctx.expectedRevision !== undefined) throw preconditionFailed(ctx.expectedRevision, error.actual);
