@@ -1,7 +1,7 @@
 /** Request and response bodies of the HTTP API. Unknown fields are rejected (`strict`). */
 import { z } from 'zod';
 import { ConsumerId, Instant, JsonValue, KeyId, Meta, PlanId, Reason } from './common.js';
-import { Actor, Environment, EventMetadata, VerifyCodeValues } from './events.js';
+import { Actor, Environment, EventMetadata, KeyKind, VerifyCodeValues } from './events.js';
 import { Quota, QuotaPeriod, RateLimit } from './limits.js';
 import { Permission } from './permissions.js';
 import { EndpointRule, Scope } from './scopes.js';
@@ -15,9 +15,11 @@ export const IssueKeyRequest = z
     name: z.string().min(1).max(200).optional(),
     planId: PlanId.optional(),
     environment: Environment.default('live'),
+    /** Defaults to `management` when permissions are given, otherwise `consumer`. */
+    kind: KeyKind.optional(),
     scopes: Scopes.default([]),
     endpoints: Endpoints.default([]),
-    permissions: z.array(Permission).max(5).default([]),
+    permissions: z.array(Permission).max(10).default([]),
     expiresAt: Instant.optional(),
     meta: Meta.default({}),
     rateLimit: RateLimit.optional(),
@@ -31,6 +33,7 @@ export const KeyStatus = z.enum(['active', 'suspended', 'revoked', 'expired']).m
 export const Key = z
   .object({
     id: KeyId,
+    kind: KeyKind,
     consumerId: ConsumerId,
     planId: PlanId.nullable(),
     name: z.string().nullable(),
@@ -118,7 +121,10 @@ export const HistoryEntry = z
     type: z.string(),
     occurredAt: Instant,
     actor: Actor,
+    /** The answering instance's id for the request. */
     requestId: z.string().nullable(),
+    /** The client's own x-request-id, when it sent one. */
+    clientRequestId: z.string().nullable(),
     sourceAddress: z.string().nullable(),
     /** Field-level description of what this event changed. */
     changes: z.record(z.string(), JsonValue),

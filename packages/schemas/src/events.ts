@@ -13,9 +13,18 @@ export const Digest = z.string().regex(/^[0-9a-f]{64}$/, 'must be a hex SHA-256 
 export const Hint = z.string().max(64);
 export const Environment = z.enum(['live', 'test']).meta({ id: 'Environment' });
 
+/**
+ * Consumer keys are what third parties present to gateways; management keys call keyledger's own
+ * API. They are different kinds, fixed at issue, so that no command can turn one into the other:
+ * a consumer key never carries a management permission, a management key never verifies VALID.
+ */
+export const KeyKind = z.enum(['consumer', 'management']).meta({ id: 'KeyKind' });
+export type KeyKind = z.infer<typeof KeyKind>;
+
 export const KeyIssued = z
   .object({
     keyId: KeyId,
+    kind: KeyKind,
     consumerId: ConsumerId,
     planId: PlanId.nullable(),
     name: z.string().max(200).nullable(),
@@ -113,7 +122,8 @@ export type UsageEvent = { type: 'UsageRecorded'; data: EventData<'UsageRecorded
 
 /** Current schema version of every event type; bump it and add an upcaster when a shape changes. */
 export const CURRENT_SCHEMA_VERSION: Record<EventType, number> = {
-  KeyIssued: 1,
+  /** v2 added `kind`; v1 events are upcast (a key with permissions was a management key). */
+  KeyIssued: 2,
   KeyScoped: 1,
   KeyThrottled: 1,
   KeySuspended: 1,
@@ -136,14 +146,46 @@ export function validateEventData(type: string, data: unknown): void {
   }
 }
 
-/** Lifts an event stored under an older schema version to the current shape (none exist yet). */
-export function upcastEvent(type: string, _schemaVersion: number, data: unknown): unknown {
+/** Lifts an event stored under an older schema version to the current shape. */
+export function upcastEvent(type: string, schemaVersion: number, data: unknown): unknown {
+  if (type === 'KeyIssued' && schemaVersion < 2 && data !== null && typeof data === 'object' && !('kind' in data)) {
+    const permissions = (data as { permissions?: unknown[] }).permissions ?? [];
+    return { ...data, kind: permissions.length > 0 ? 'management' : 'consumer' };
+  }
   return data;
 }
 
-/** Who did it: a management key, or keyledger itself (bootstrap, usage flushing). */
+/**
+ * Fields of an event's data that only keyledger itself may read: public event views (the events
+ * API, the live feed, webhooks) leave them out. A digest is not a secret in the strict sense, but
+ * it is what verify looks keys up by and what an offline guesser would test against.
+ */
+export const PRIVATE_EVENT_FIELDS: Partial<Record<EventType, readonly string[]>> = {
+  KeyIssued: ['digest'],
+};
+
+/** Metadata that only keyledger itself needs (replay detection); hidden from public views too. */
+export const PRIVATE_METADATA_FIELDS: readonly string[] = ['idempotencyKey', 'requestHash'];
+
+/** An event's data and metadata as anyone with `events:read` may see them. */
+export function publicEventView<D, M>(type: string, data: D, metadata: M): { data: D; metadata: M } {
+  const hiddenData = isEventType(type) ? PRIVATE_EVENT_FIELDS[type] : undefined;
+  return { data: hiddenData ? omit(data, hiddenData) : data, metadata: omit(metadata, PRIVATE_METADATA_FIELDS) };
+}
+
+function omit<T>(value: T, fields: readonly string[]): T {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const copy = { ...(value as Record<string, unknown>) };
+  for (const field of fields) delete copy[field];
+  return copy as T;
+}
+
+/**
+ * Who did it: a management key, keyledger itself (bootstrap, usage flushing), or the operator on
+ * the host using the CLI with direct access to the store (break-glass root key reset).
+ */
 export const Actor = z
-  .object({ kind: z.enum(['key', 'system']), id: z.string().max(100) })
+  .object({ kind: z.enum(['key', 'system', 'host-operator']), id: z.string().max(100) })
   .strict()
   .meta({ id: 'Actor' });
 
@@ -155,7 +197,10 @@ export const EventMetadata = z
   .object({
     schemaVersion: z.int().min(1),
     actor: Actor,
+    /** The answering instance's own id for the request (never taken from the client). */
     requestId: z.string().max(200).nullable(),
+    /** The client's `x-request-id`, kept for correlation with its logs. */
+    clientRequestId: z.string().max(200).optional(),
     sourceAddress: z.string().max(100).nullable(),
     occurredAt: Instant,
     correlationId: z.string().max(200).nullable(),

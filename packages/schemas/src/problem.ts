@@ -29,6 +29,7 @@ export const PROBLEM_TYPES = {
   methodNotAllowed: 'https://keyledger.dev/problems/method-not-allowed',
   keyRevoked: 'https://keyledger.dev/problems/key-revoked',
   invalidTransition: 'https://keyledger.dev/problems/invalid-transition',
+  lastAdminKey: 'https://keyledger.dev/problems/last-admin-key',
   conflict: 'https://keyledger.dev/problems/conflict',
   preconditionFailed: 'https://keyledger.dev/problems/precondition-failed',
   idempotencyMismatch: 'https://keyledger.dev/problems/idempotency-key-reused',

@@ -13,6 +13,7 @@ const keyId = 'key_0123456789abcdefABCD';
 const examples = {
   KeyIssued: {
     keyId,
+    kind: 'management',
     consumerId: 'acme',
     planId: null,
     name: 'checkout',

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { keyHint, parseKey } from '@keyledger/schemas';
 import type { Logger } from 'pino';
 import { digestKey, generateKey } from '../domain/key-material.js';
-import { KeyDomainError } from '../domain/keys/index.js';
+import { KeyDomainError, SYSTEM_AUTHORITY } from '../domain/keys/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import { WrongExpectedRevisionError } from '../store/errors.js';
 import { AppError } from './errors.js';
@@ -17,7 +17,7 @@ import { deterministicKeyId } from './ids.js';
 import type { KeyCommands } from './key-commands.js';
 
 export const ROOT_CONSUMER = 'keyledger-root';
-const SYSTEM = { actor: { kind: 'system' as const, id: 'bootstrap' }, requestId: null, sourceAddress: null };
+const SYSTEM = { actor: { kind: 'system' as const, id: 'bootstrap' }, authority: SYSTEM_AUTHORITY, requestId: null, sourceAddress: null };
 
 export class RootKeyError extends Error {
   override name = 'RootKeyError';
@@ -53,6 +53,7 @@ export async function ensureRootKey(options: {
         consumerId: ROOT_CONSUMER,
         name: 'root',
         environment: 'live',
+        kind: 'management',
         scopes: [],
         endpoints: [],
         permissions: ['admin'],

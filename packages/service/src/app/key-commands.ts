@@ -18,11 +18,13 @@ import {
   type KeyEvent,
 } from '@keyledger/schemas';
 import {
+  type Authority,
   type KeyCommand,
   type KeyState,
   decide,
   foldKey,
   successorIssue,
+  toKeyEvent,
   toKeyView,
 } from '../domain/keys/index.js';
 import { deriveKey, generateKey, newKeyId } from '../domain/key-material.js';
@@ -35,6 +37,10 @@ import { deterministicKeyId, deterministicUuid } from './ids.js';
 
 export interface CommandContext {
   actor: Actor;
+  /** What the actor may do; the decider checks every command against it. */
+  authority: Authority;
+  /** The client's own x-request-id, kept beside ours for correlation. */
+  clientRequestId?: string | undefined;
   requestId: string | null;
   sourceAddress: string | null;
   idempotencyKey?: string | undefined;
@@ -53,6 +59,8 @@ export interface KeyCommandsOptions {
   maxGracePeriodSeconds: number;
   /** Derives the plaintext of idempotently issued keys; never stored. */
   serverSecret: Buffer;
+  /** Active admin keys other than `keyId`, for the last-admin rule (from the key projection). */
+  otherActiveAdminKeys: (keyId: string, nowMs: number) => number;
   now?: () => Date;
   maxAttempts?: number;
 }
@@ -99,7 +107,9 @@ export class KeyCommands {
       (idem ? deriveKey(prefix, this.options.serverSecret, `issue\n${ctx.actor.id}\n${idem}`) : generateKey(prefix));
     const command: KeyCommand = {
       type: 'IssueKey',
+      authority: ctx.authority,
       keyId,
+      kind: request.kind ?? (request.permissions.length > 0 ? 'management' : 'consumer'),
       consumerId: request.consumerId,
       planId: request.planId ?? null,
       name: request.name ?? null,
@@ -123,7 +133,7 @@ export class KeyCommands {
   }
 
   replaceScopes(keyId: string, scopes: string[], endpoints: string[] | undefined, ctx: CommandContext) {
-    return this.#execute(keyId, ctx, () => ({ type: 'ReplaceScopes', scopes, endpoints }));
+    return this.#execute(keyId, ctx, () => ({ type: 'ReplaceScopes', authority: ctx.authority, scopes, endpoints }));
   }
 
   patchScopes(
@@ -132,23 +142,33 @@ export class KeyCommands {
     remove: { scopes: string[]; endpoints: string[] } | undefined,
     ctx: CommandContext,
   ) {
-    return this.#execute(keyId, ctx, () => ({ type: 'PatchScopes', add, remove }));
+    return this.#execute(keyId, ctx, () => ({ type: 'PatchScopes', authority: ctx.authority, add, remove }));
   }
 
   setLimits(keyId: string, limits: Pick<Extract<KeyCommand, { type: 'SetLimits' }>, 'rateLimit' | 'quota'>, ctx: CommandContext) {
-    return this.#execute(keyId, ctx, () => ({ type: 'SetLimits', ...limits }));
+    return this.#execute(keyId, ctx, () => ({ type: 'SetLimits', authority: ctx.authority, ...limits }));
   }
 
   suspend(keyId: string, reason: string | null, ctx: CommandContext) {
-    return this.#execute(keyId, ctx, () => ({ type: 'SuspendKey', reason }));
+    return this.#execute(keyId, ctx, () => ({
+      type: 'SuspendKey',
+      authority: ctx.authority,
+      reason,
+      otherActiveAdminKeys: this.options.otherActiveAdminKeys(keyId, this.#now().getTime()),
+    }));
   }
 
   reinstate(keyId: string, reason: string | null, ctx: CommandContext) {
-    return this.#execute(keyId, ctx, () => ({ type: 'ReinstateKey', reason }));
+    return this.#execute(keyId, ctx, () => ({ type: 'ReinstateKey', authority: ctx.authority, reason }));
   }
 
   revoke(keyId: string, reason: string | null, ctx: CommandContext) {
-    return this.#execute(keyId, ctx, () => ({ type: 'RevokeKey', reason }));
+    return this.#execute(keyId, ctx, () => ({
+      type: 'RevokeKey',
+      authority: ctx.authority,
+      reason,
+      otherActiveAdminKeys: this.options.otherActiveAdminKeys(keyId, this.#now().getTime()),
+    }));
   }
 
   /**
@@ -173,6 +193,7 @@ export class KeyCommands {
       before = state;
       return {
         type: 'RotateKey',
+        authority: ctx.authority,
         successorId,
         successorHint: materialFor(state).hint,
         gracePeriodSeconds,
@@ -191,7 +212,7 @@ export class KeyCommands {
       keyId: rotatedData.successorId,
       digest: successorMaterial.digest,
       hint: successorMaterial.hint,
-    });
+    }, ctx.authority);
     const successorCtx: CommandContext = { ...ctx, expectedRevision: undefined, causationId: rotatedAt.id };
     const successorLoaded = await this.#load(rotatedData.successorId);
     if (successorLoaded.state) {
@@ -302,6 +323,7 @@ export class KeyCommands {
       schemaVersion: CURRENT_SCHEMA_VERSION[event.type],
       actor: ctx.actor,
       requestId: ctx.requestId,
+      ...(ctx.clientRequestId ? { clientRequestId: ctx.clientRequestId } : {}),
       sourceAddress: ctx.sourceAddress,
       occurredAt: now.toISOString(),
       correlationId: ctx.correlationId ?? ctx.requestId,
@@ -320,5 +342,5 @@ export function occurredAt(event: RecordedEvent): string {
 }
 
 export function toDomain(event: RecordedEvent): { event: KeyEvent; occurredAt: string; revision: number } {
-  return { event: { type: event.type, data: event.data } as KeyEvent, occurredAt: occurredAt(event), revision: event.revision };
+  return toKeyEvent(event);
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { buildHttpApp, type HttpApp } from '../http/app.js';
+import { AuthFailureThrottle } from '../http/auth-throttle.js';
 import { KeyProjection } from '../projections/key-projection.js';
 import { ProjectionRunner } from '../projections/runner.js';
 import { createMemoryLimiter, createRedisLimiter, type Limiter, withFailurePolicy } from '../limits/index.js';
@@ -75,6 +76,7 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       keyPrefixes: config.keyPrefixes,
       maxGracePeriodSeconds: config.maxGracePeriodSeconds,
       serverSecret,
+      otherActiveAdminKeys: (keyId, nowMs) => keys.otherActiveAdminKeys(keyId, nowMs),
     });
     const createdRootKey = await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
     const app = await buildHttpApp({
@@ -84,6 +86,8 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       keys,
       commands,
       isReady: () => ready && !closing,
+      authThrottle: new AuthFailureThrottle(config.authFailures),
+      onAuthFailure: (reason) => metrics.authFailures.labels({ reason }).inc(),
       rootPlugins: [metricsRoute(metrics)],
       v1Plugins: [
         async (v1) =>

@@ -34,6 +34,8 @@ const Env = z.object({
   KEYLEDGER_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   KEYLEDGER_INSTANCE_ID: z.string().min(1).max(100).optional(),
   KEYLEDGER_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  KEYLEDGER_AUTH_FAILURE_BURST: positiveInt(20),
+  KEYLEDGER_AUTH_FAILURES_PER_MINUTE: positiveInt(10),
 });
 
 export interface Config {
@@ -54,6 +56,8 @@ export interface Config {
   logLevel: string;
   instanceId: string;
   shutdownTimeoutMs: number;
+  /** Failed management authentications per source address: a burst, then this many a minute. */
+  authFailures: { burst: number; perMinute: number };
 }
 
 export class ConfigError extends Error {
@@ -91,5 +95,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.KEYLEDGER_LOG_LEVEL,
     instanceId: e.KEYLEDGER_INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     shutdownTimeoutMs: e.KEYLEDGER_SHUTDOWN_TIMEOUT_MS,
+    authFailures: { burst: e.KEYLEDGER_AUTH_FAILURE_BURST, perMinute: e.KEYLEDGER_AUTH_FAILURES_PER_MINUTE },
   };
 }

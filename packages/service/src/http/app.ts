@@ -20,7 +20,8 @@ import { AppError } from '../app/errors.js';
 import type { KeyCommands } from '../app/key-commands.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import type { EventStore } from '../store/port.js';
-import { createAuthHook } from './auth.js';
+import { assertEveryRouteDeclaresAccess, type AuthFailureReason, createAuthHook } from './auth.js';
+import type { AuthFailureThrottle } from './auth-throttle.js';
 import { problemFor, sendProblem } from './problem.js';
 import { eventRoutes } from './routes/events.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
@@ -34,6 +35,9 @@ export interface HttpAppDeps {
   keys: KeyProjection;
   commands: KeyCommands;
   isReady: () => boolean;
+  /** Slows down failed authentications per source address. */
+  authThrottle: AuthFailureThrottle;
+  onAuthFailure?: (reason: AuthFailureReason) => void;
   now?: () => Date;
   version?: string;
   /** Extra /v1 routes (verify, quotas, live feed) registered by the features that own them. */
@@ -41,8 +45,6 @@ export interface HttpAppDeps {
   /** Routes outside /v1 (metrics). */
   rootPlugins?: FastifyPluginAsync[];
 }
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /**
  * No request body needs more than a few levels; free-form `meta` gets room. Deeper JSON is
@@ -90,14 +92,23 @@ export async function buildHttpApp(deps: HttpAppDeps) {
     bodyLimit: deps.bodyLimitBytes,
     // Per-request log lines would dominate the verify path; errors are logged below instead.
     logController: new LogController({ disableRequestLogging: true }),
+    // The request id recorded in events is always our own: a client could otherwise pick ids that
+    // collide with other requests' in the audit trail. Its x-request-id is kept as clientRequestId.
     requestIdHeader: false,
-    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
-      const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    },
+    genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>();
+
+  const routes: Parameters<typeof assertEveryRouteDeclaresAccess>[0][number][] = [];
+  app.addHook('onRoute', (route) => void routes.push(route));
+  app.addHook('onRequest', createAuthHook({
+    keys: deps.keys,
+    throttle: deps.authThrottle,
+    now: () => now().getTime(),
+    ...(deps.onAuthFailure ? { onFailure: deps.onAuthFailure } : {}),
+  }));
+  app.addHook('onReady', async () => assertEveryRouteDeclaresAccess(routes));
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -163,16 +174,21 @@ export async function buildHttpApp(deps: HttpAppDeps) {
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(async (docs) => {
+    // The docs UI's routes are added by its plugin; this context declares them all public.
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, public: true };
+    });
+    await docs.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  });
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
 
   await app.register(healthRoutes, { isReady: deps.isReady });
   for (const plugin of deps.rootPlugins ?? []) await app.register(plugin);
 
   await app.register(
     async (v1) => {
-      v1.addHook('onRequest', createAuthHook(deps.keys));
       await v1.register(keyRoutes, { commands: deps.commands, keys: deps.keys, now });
       await v1.register(eventRoutes, { store: deps.store });
       await v1.register(eventStreamRoutes, { store: deps.store });

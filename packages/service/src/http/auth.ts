@@ -2,13 +2,22 @@
  * Management authentication: callers present a key from the same ledger (`Authorization:
  * Bearer <key>`) that carries management permissions. The credential is checked against the
  * live projection on every request, so revoking or suspending a management key takes effect at
- * once. Nothing but its digest is ever stored or logged (PresentedKeyDigests only spares re-hashing).
+ * once. Nothing but its digest is ever stored, and not even that is logged.
+ *
+ * Deny by default: every route declares `config.permission` or `config.public: true`, and a route
+ * that declares neither stops the service's start (assertEveryRouteDeclaresAccess).
+ *
+ * No liveness oracle: a well-formed key that is unknown, revoked, suspended, expired or a consumer
+ * key all get the same 401, so the management API cannot be used to test whether a stolen
+ * consumer key is live. Failed attempts are logged (never the credential), counted, and slowed
+ * per source address.
  */
 import { hasPermission, PROBLEM_TYPES, type Permission } from '@keyledger/schemas';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { PresentedKeyDigests } from '../domain/presented-key-digests.js';
 import { keyStatusAt } from '../domain/keys/status.js';
 import type { KeyProjection } from '../projections/key-projection.js';
+import type { AuthFailureThrottle } from './auth-throttle.js';
 import { sendProblem } from './problem.js';
 
 export interface Caller {
@@ -21,39 +30,77 @@ declare module 'fastify' {
     caller: Caller | null;
   }
   interface FastifyContextConfig {
-    /** The management permission a route needs; routes without one are public. */
+    /** The management permission a route needs. */
     permission?: Permission;
+    /** Declares the route open to anyone; a route must say this or name a permission. */
+    public?: true;
   }
 }
 
-export function createAuthHook(keys: KeyProjection, now: () => number = Date.now) {
+/** Why an authentication failed; a label of the failure metric, never shown to the caller. */
+export type AuthFailureReason = 'missing' | 'malformed' | 'unknown' | 'inactive' | 'not_management' | 'throttled';
+
+export interface AuthHookOptions {
+  keys: KeyProjection;
+  throttle: AuthFailureThrottle;
+  now?: () => number;
+  onFailure?: (reason: AuthFailureReason) => void;
+}
+
+const CHALLENGE = { 'www-authenticate': 'Bearer realm="keyledger"' };
+
+export function createAuthHook({ keys, throttle, now = Date.now, onFailure }: AuthHookOptions) {
   const digests = new PresentedKeyDigests(1024);
+
+  const refuse = (request: FastifyRequest, reply: FastifyReply, reason: Exclude<AuthFailureReason, 'throttled'>) => {
+    onFailure?.(reason);
+    const source = request.ip ?? 'unknown';
+    const { throttledNow } = throttle.recordFailure(source, now());
+    const log = { reason, sourceAddress: source, route: request.routeOptions.url, method: request.method, requestId: request.id };
+    if (throttledNow) request.log.warn(log, 'authentication failures from this address exceed the limit; slowing it down');
+    else request.log.info(log, 'authentication failed');
+    const detail =
+      reason === 'missing'
+        ? 'send a management key as Authorization: Bearer <key>'
+        : 'the bearer credential is not a valid, active keyledger management key';
+    return sendProblem(reply, { type: PROBLEM_TYPES.unauthorized, title: 'Unauthorized', status: 401, detail }, CHALLENGE);
+  };
+
   return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const needed = request.routeOptions.config.permission;
     request.caller = null;
-    if (needed === undefined) return;
+    const config = request.routeOptions.config;
+    // No route matched: the not-found handler answers 404 and there is nothing to protect.
+    if (request.routeOptions.url === undefined || config.public === true) return;
+    const needed = config.permission;
+    if (needed === undefined) {
+      // Unreachable once the start-up check passed; refusing keeps a mistake from opening a route.
+      return void sendProblem(reply, { type: PROBLEM_TYPES.forbidden, title: 'Forbidden', status: 403, detail: 'this route declares no permission' });
+    }
+    const source = request.ip ?? 'unknown';
+    const retryAfter = throttle.retryAfterSeconds(source, now());
+    if (retryAfter > 0) {
+      onFailure?.('throttled');
+      return void sendProblem(
+        reply,
+        {
+          type: PROBLEM_TYPES.rateLimited,
+          title: 'Too many failed authentications',
+          status: 429,
+          detail: `too many failed authentications from this address; retry in ${retryAfter} s`,
+        },
+        { 'retry-after': String(retryAfter) },
+      );
+    }
     const header = request.headers.authorization;
-    const challenge = { 'www-authenticate': 'Bearer realm="keyledger"' };
-    if (typeof header !== 'string' || !header.startsWith('Bearer ')) {
-      return void sendProblem(reply, {
-        type: PROBLEM_TYPES.unauthorized,
-        title: 'Unauthorized',
-        status: 401,
-        detail: 'send a management key as Authorization: Bearer <key>',
-      }, challenge);
-    }
-    const token = header.slice(7).trim();
-    const digest = digests.get(token);
-    const state = digest === null ? undefined : keys.getByDigest(digest);
-    if (!state || keyStatusAt(state, now()) !== 'active') {
-      return void sendProblem(reply, {
-        type: PROBLEM_TYPES.unauthorized,
-        title: 'Unauthorized',
-        status: 401,
-        detail: 'the bearer credential is not a valid, active keyledger key',
-      }, challenge);
-    }
+    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return void refuse(request, reply, 'missing');
+    const digest = digests.get(header.slice(7).trim());
+    if (digest === null) return void refuse(request, reply, 'malformed');
+    const state = keys.getByDigest(digest);
+    if (!state) return void refuse(request, reply, 'unknown');
+    if (keyStatusAt(state, now()) !== 'active') return void refuse(request, reply, 'inactive');
+    if (state.kind !== 'management') return void refuse(request, reply, 'not_management');
     if (!hasPermission(state.permissions, needed)) {
+      // A live management key of ours: it may learn which permission it lacks.
       return void sendProblem(reply, {
         type: PROBLEM_TYPES.forbidden,
         title: 'Forbidden',
@@ -63,4 +110,21 @@ export function createAuthHook(keys: KeyProjection, now: () => number = Date.now
     }
     request.caller = { keyId: state.id, permissions: state.permissions };
   };
+}
+
+/** Thrown at start-up when a route declares neither a permission nor `public: true`. */
+export class UndeclaredRouteAccessError extends Error {
+  override name = 'UndeclaredRouteAccessError';
+}
+
+/** Checked once the app is assembled (plugins such as the docs UI add their routes late). */
+export function assertEveryRouteDeclaresAccess(routes: readonly Pick<RouteOptions, 'method' | 'url' | 'config'>[]): void {
+  const undeclared = routes
+    .filter((route) => route.config?.permission === undefined && route.config?.public !== true)
+    .map((route) => `${[route.method].flat().join(',')} ${route.url}`);
+  if (undeclared.length > 0) {
+    throw new UndeclaredRouteAccessError(
+      `routes must declare config.permission or config.public: ${[...new Set(undeclared)].join('; ')}`,
+    );
+  }
 }

@@ -5,6 +5,8 @@ import { badRequest } from '../app/errors.js';
 import { requestHash } from '../app/ids.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+/** A client's x-request-id is kept (as clientRequestId) only when it is this plain. */
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 export function commandContext(request: FastifyRequest, options: { withIfMatch?: boolean } = {}): CommandContext {
   const caller = request.caller;
@@ -15,9 +17,12 @@ export function commandContext(request: FastifyRequest, options: { withIfMatch?:
       { path: 'headers.idempotency-key', message: 'invalid' },
     ]);
   }
+  const clientRequestId = headerValue(request, 'x-request-id');
   return {
     actor: { kind: 'key', id: caller.keyId },
+    authority: { kind: 'key', permissions: caller.permissions },
     requestId: request.id,
+    clientRequestId: clientRequestId !== undefined && CLIENT_REQUEST_ID.test(clientRequestId) ? clientRequestId : undefined,
     sourceAddress: request.ip ?? null,
     idempotencyKey,
     requestHash: idempotencyKey

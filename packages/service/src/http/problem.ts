@@ -27,6 +27,8 @@ const DOMAIN_STATUS: Record<string, { status: number; type: string; title: strin
   KEY_REVOKED: { status: 409, type: PROBLEM_TYPES.keyRevoked, title: 'Key is revoked' },
   INVALID_TRANSITION: { status: 409, type: PROBLEM_TYPES.invalidTransition, title: 'Invalid transition' },
   INVALID_ARGUMENT: { status: 422, type: PROBLEM_TYPES.validation, title: 'Invalid argument' },
+  FORBIDDEN: { status: 403, type: PROBLEM_TYPES.forbidden, title: 'Forbidden' },
+  LAST_ADMIN_KEY: { status: 409, type: PROBLEM_TYPES.lastAdminKey, title: 'Last admin key' },
 };
 
 /** Maps any error to a problem; `internal` is true only for what is our fault (logged as an error). */

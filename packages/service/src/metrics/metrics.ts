@@ -10,6 +10,7 @@ export interface Metrics {
   verifications: Counter<'code'>;
   verifyDuration: Histogram;
   limiterErrors: Counter;
+  authFailures: Counter<'reason'>;
 }
 
 export function createMetrics(projectionLagSeconds: () => number): Metrics {
@@ -40,12 +41,18 @@ export function createMetrics(projectionLagSeconds: () => number): Metrics {
       this.set(projectionLagSeconds());
     },
   });
-  return { registry, verifications, verifyDuration, limiterErrors };
+  const authFailures = new Counter({
+    name: 'keyledger_auth_failures_total',
+    help: 'Refused management authentications by reason (throttled: refused unchecked while an address is slowed down)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  return { registry, verifications, verifyDuration, limiterErrors, authFailures };
 }
 
 export function metricsRoute(metrics: Metrics): FastifyPluginAsync {
   return async (app) => {
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    app.get('/metrics', { schema: { hide: true }, config: { permission: 'metrics:read' } }, async (_request, reply) => {
       reply.type(metrics.registry.contentType);
       return metrics.registry.metrics();
     });

@@ -2,8 +2,8 @@
  * The key read model: every key's current state by id, by SHA-256 digest (the verify path's
  * lookup) and by consumer, kept in memory so verify answers without I/O.
  */
-import { type KeyEvent, type KeyStatus, upcastEvent } from '@keyledger/schemas';
-import { evolve, type KeyState } from '../domain/keys/index.js';
+import type { KeyStatus } from '@keyledger/schemas';
+import { evolve, isActiveAdminKey, type KeyState, toKeyEvent } from '../domain/keys/index.js';
 import { keyStatusAt } from '../domain/keys/status.js';
 import type { RecordedEvent } from '../store/port.js';
 import type { Projection } from './runner.js';
@@ -21,6 +21,8 @@ export class KeyProjection implements Projection {
   readonly #byId = new Map<string, KeyState>();
   readonly #byDigest = new Map<string, string>();
   readonly #byConsumer = new Map<string, string[]>();
+  /** Management keys are few; kept apart so authority checks never scan every key. */
+  readonly #managementKeys = new Set<string>();
   /** Keys in issue order, for stable cursors. */
   readonly #order: string[] = [];
   readonly #ordinal = new Map<string, number>();
@@ -28,19 +30,13 @@ export class KeyProjection implements Projection {
 
   apply(event: RecordedEvent): void {
     if (event.category !== 'key') return;
-    const meta = event.metadata as { schemaVersion?: number; occurredAt?: string };
-    const keyEvent = {
-      type: event.type,
-      data: upcastEvent(event.type, meta.schemaVersion ?? 1, event.data),
-    } as KeyEvent;
+    const { event: keyEvent, ...recorded } = toKeyEvent(event);
     const keyId = keyEvent.data.keyId;
     const previous = this.#byId.get(keyId) ?? null;
-    const next = evolve(previous, keyEvent, {
-      occurredAt: meta.occurredAt ?? event.recordedAt.toISOString(),
-      revision: event.revision,
-    });
+    const next = evolve(previous, keyEvent, recorded);
     this.#byId.set(keyId, next);
     if (previous === null) {
+      if (next.kind === 'management') this.#managementKeys.add(keyId);
       this.#byDigest.set(next.digest, keyId);
       this.#ordinal.set(keyId, this.#order.length);
       this.#order.push(keyId);
@@ -63,6 +59,15 @@ export class KeyProjection implements Projection {
 
   getById(keyId: string): KeyState | undefined {
     return this.#byId.get(keyId);
+  }
+
+  /** Active admin keys other than `exceptKeyId` (the last-admin rule). */
+  otherActiveAdminKeys(exceptKeyId: string, nowMs: number): number {
+    let count = 0;
+    for (const id of this.#managementKeys) {
+      if (id !== exceptKeyId && isActiveAdminKey(this.#byId.get(id) as KeyState, nowMs)) count++;
+    }
+    return count;
   }
 
   getByDigest(digest: string): KeyState | undefined {

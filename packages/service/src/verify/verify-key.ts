@@ -7,7 +7,7 @@
  */
 import { checkAccess, effectiveExpiry, type VerifyCode, type VerifyRequest, type VerifyResponse } from '@keyledger/schemas';
 import { PresentedKeyDigests } from '../domain/presented-key-digests.js';
-import type { KeyState } from '../domain/keys/index.js';
+import { isVerifiableByGateways, type KeyState } from '../domain/keys/index.js';
 import type { LimitDecision, LimitRequest, Limiter } from '../limits/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 
@@ -33,7 +33,7 @@ export function createKeyVerifier({ keys, limiter, now = Date.now }: VerifyDeps)
     const digest = digests.get(request.key);
     if (digest === null) return reject('MALFORMED', undefined);
     const state = keys.getByDigest(digest);
-    if (!state) return reject('NOT_FOUND', undefined);
+    if (!state || !isVerifiableByGateways(state)) return reject('NOT_FOUND', undefined);
     const refused = checkAccess(state, request, now());
     if (refused !== null) return reject(refused, state);
     if (state.rateLimit === null && state.quota === null) {

@@ -53,6 +53,7 @@ async function instance(): Promise<Instance> {
     keyPrefixes: { live: 'kl_live', test: 'kl_test' },
     maxGracePeriodSeconds: 3600,
     serverSecret: Buffer.alloc(32, 7),
+    otherActiveAdminKeys: (keyId, nowMs) => keys.otherActiveAdminKeys(keyId, nowMs),
   });
   return { keys, commands, runner };
 }

@@ -2,7 +2,7 @@ import type { KeyEvent } from '@keyledger/schemas';
 import { describe, it } from 'vitest';
 import type { KeyCommand } from '../../src/domain/keys/index.js';
 import { issued, KEY_ID, reinstated, revoked, rotateCommand, rotated, suspended } from './fixtures.js';
-import { given, recordedAt } from './given.js';
+import { given, recordedAt, type ScenarioCommand } from './given.js';
 
 describe('SuspendKey', () => {
   it('given an active key, when suspended, then KeySuspended with the reason', () => {
@@ -69,7 +69,7 @@ describe('RevokeKey', () => {
 });
 
 describe('revocation is final', () => {
-  const afterRevoke: KeyCommand[] = [
+  const afterRevoke: ScenarioCommand[] = [
     { type: 'ReplaceScopes', scopes: ['orders:write'] },
     { type: 'PatchScopes', remove: { scopes: ['orders:read'], endpoints: [] } },
     { type: 'SetLimits', rateLimit: null },

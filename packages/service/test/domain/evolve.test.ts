@@ -11,6 +11,7 @@ describe('evolve / foldKey', () => {
   it('KeyIssued creates the state with every setting, not suspended, not revoked, at revision 0', () => {
     expect(foldHistory([issued()])).toEqual({
       id: KEY_ID,
+      kind: 'consumer',
       consumerId: 'acme',
       planId: 'gold',
       name: 'checkout backend',

@@ -1,6 +1,10 @@
 /** Example events and commands for the key domain tests; each builder takes overrides. */
 import type { EventData, KeyEvent } from '@keyledger/schemas';
-import type { IssueKey, RotateKey } from '../../src/domain/keys/index.js';
+import type { Authority, IssueKey, RotateKey } from '../../src/domain/keys/index.js';
+
+/** The callers of the scenarios: a plain writer (the default) and an admin. */
+export const WRITER: Authority = { kind: 'key', permissions: ['keys:write'] };
+export const ADMIN: Authority = { kind: 'key', permissions: ['admin'] };
 
 export const KEY_ID = 'key_0123456789abcdefABCD';
 export const SUCCESSOR_ID = 'key_SuccessorSuccessor1';
@@ -10,7 +14,9 @@ export const HINT = 'kl_live_…Wx9z';
 export function issueCommand(overrides: Partial<IssueKey> = {}): IssueKey {
   return {
     type: 'IssueKey',
+    authority: WRITER,
     keyId: KEY_ID,
+    kind: 'consumer',
     consumerId: 'acme',
     planId: 'gold',
     name: 'checkout backend',
@@ -30,7 +36,7 @@ export function issueCommand(overrides: Partial<IssueKey> = {}): IssueKey {
 }
 
 export function issued(overrides: Partial<EventData<'KeyIssued'>> = {}): KeyEvent {
-  const { type: _type, ...data } = issueCommand(overrides);
+  const { type: _type, authority: _authority, ...data } = issueCommand(overrides);
   return { type: 'KeyIssued', data };
 }
 
@@ -71,10 +77,25 @@ export function revoked(reason: string | null = 'leaked in a public repo'): KeyE
 export function rotateCommand(overrides: Partial<RotateKey> = {}): RotateKey {
   return {
     type: 'RotateKey',
+    authority: WRITER,
     successorId: SUCCESSOR_ID,
     successorHint: 'kl_live_…Nw3q',
     gracePeriodSeconds: 3600,
     maxGracePeriodSeconds: 7 * 86_400,
     ...overrides,
   };
+}
+
+/** A management key as the root bootstrap issues it (admin permission, nothing a gateway checks). */
+export function issuedManagement(overrides: Partial<EventData<'KeyIssued'>> = {}): KeyEvent {
+  return issued({
+    kind: 'management',
+    permissions: ['admin'],
+    planId: null,
+    scopes: [],
+    endpoints: [],
+    rateLimit: null,
+    quota: null,
+    ...overrides,
+  });
 }

@@ -8,7 +8,9 @@
  */
 import type { KeyEvent } from '@keyledger/schemas';
 import { expect } from 'vitest';
+import { WRITER } from './fixtures.js';
 import {
+  type Authority,
   decide,
   foldKey,
   KeyDomainError,
@@ -30,6 +32,25 @@ export function foldHistory(events: readonly KeyEvent[]): KeyState | null {
   return foldKey(events.map((event, revision) => ({ event, revision, occurredAt: recordedAt(revision) })));
 }
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * A command as a scenario writes it: who asks defaults to a plain writer (fixtures WRITER), and
+ * the last-admin count to "another admin exists", so only the scenarios about them say so.
+ */
+export type ScenarioCommand = DistributiveOmit<KeyCommand, 'authority' | 'otherActiveAdminKeys'> & {
+  authority?: Authority;
+  otherActiveAdminKeys?: number;
+};
+
+export function complete(command: ScenarioCommand): KeyCommand {
+  const filled = { authority: WRITER, ...command } as KeyCommand;
+  if ((filled.type === 'RevokeKey' || filled.type === 'SuspendKey') && filled.otherActiveAdminKeys === undefined) {
+    return { ...filled, otherActiveAdminKeys: 1 };
+  }
+  return filled;
+}
+
 export interface Outcome {
   then(expected: KeyEvent[]): void;
   thenThrows(code: KeyDomainErrorCode, message?: RegExp): KeyDomainError;
@@ -37,8 +58,8 @@ export interface Outcome {
 
 export function given(history: readonly KeyEvent[]) {
   return {
-    when(command: KeyCommand, now: Date = NOW): Outcome {
-      const run = () => decide(command, foldHistory(history), now);
+    when(command: ScenarioCommand, now: Date = NOW): Outcome {
+      const run = () => decide(complete(command), foldHistory(history), now);
       return {
         then(expected) {
           expect(run()).toEqual(expected);

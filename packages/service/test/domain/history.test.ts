@@ -8,6 +8,7 @@ describe('describeChange', () => {
   it('KeyIssued: the initial settings, without the digest or the key id', () => {
     const changes = describeChange(issued({ expiresAt: '2031-01-01T00:00:00.000Z' }));
     expect(changes).toEqual({
+      kind: 'consumer',
       consumerId: 'acme',
       planId: 'gold',
       name: 'checkout backend',

@@ -225,7 +225,10 @@ describe('history and ?at=', () => {
       expect(entry.requestId).toEqual(expect.any(String));
       expect(Date.parse(entry.occurredAt)).not.toBeNaN();
     }
-    expect(history.body.entries[1].requestId).toBe('req-scope-1');
+    // The client's id is kept beside ours; the event's requestId is always the server's own.
+    expect(history.body.entries[1].clientRequestId).toBe('req-scope-1');
+    expect(history.body.entries[1].requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(history.body.entries[0].clientRequestId).toBeNull();
     expect(JSON.stringify(history.body.entries[1].changes)).toContain('b:read');
     expect(JSON.stringify(history.body.entries[2].changes)).toContain('done');
     expect(history.text).not.toMatch(/digest/i);

@@ -4,43 +4,51 @@
  * decided against the state of the stream it was sent to.
  */
 import type { EventData, Quota, RateLimit } from '@keyledger/schemas';
+import type { Authority } from './authority.js';
 
 type ScopeLists = EventData<'KeyScoped'>['added'];
 
-export type IssueKey = { type: 'IssueKey' } & EventData<'KeyIssued'>;
+/** Every command says who asks: the decider checks it against the key's kind (authority.ts). */
+interface ByCaller {
+  authority: Authority;
+}
+
+export type IssueKey = { type: 'IssueKey' } & EventData<'KeyIssued'> & ByCaller;
 
 /** Replaces the scope list; `endpoints` undefined keeps the current endpoint rules. */
-export interface ReplaceScopes {
+export interface ReplaceScopes extends ByCaller {
   type: 'ReplaceScopes';
   scopes: ScopeLists['scopes'];
   endpoints?: ScopeLists['endpoints'] | undefined;
 }
 
 /** Adds and/or removes scopes and endpoint rules, keeping the rest. */
-export interface PatchScopes {
+export interface PatchScopes extends ByCaller {
   type: 'PatchScopes';
   add?: ScopeLists | undefined;
   remove?: ScopeLists | undefined;
 }
 
 /** Per-key limits: undefined keeps the current value, null removes it. */
-export interface SetLimits {
+export interface SetLimits extends ByCaller {
   type: 'SetLimits';
   rateLimit?: RateLimit | null | undefined;
   quota?: Quota | null | undefined;
 }
 
-export interface SuspendKey {
+export interface SuspendKey extends ByCaller {
   type: 'SuspendKey';
   reason: EventData<'KeySuspended'>['reason'];
+  /** Active admin keys other than this one (from the key projection), for the last-admin rule. */
+  otherActiveAdminKeys: number;
 }
 
-export interface ReinstateKey {
+export interface ReinstateKey extends ByCaller {
   type: 'ReinstateKey';
   reason: EventData<'KeyReinstated'>['reason'];
 }
 
-export type RotateKey = { type: 'RotateKey' } & Pick<
+export type RotateKey = { type: 'RotateKey' } & ByCaller & Pick<
   EventData<'KeyRotated'>,
   'successorId' | 'successorHint' | 'gracePeriodSeconds'
 > & {
@@ -48,9 +56,11 @@ export type RotateKey = { type: 'RotateKey' } & Pick<
     maxGracePeriodSeconds: number;
   };
 
-export interface RevokeKey {
+export interface RevokeKey extends ByCaller {
   type: 'RevokeKey';
   reason: EventData<'KeyRevoked'>['reason'];
+  /** Active admin keys other than this one (from the key projection), for the last-admin rule. */
+  otherActiveAdminKeys: number;
 }
 
 export type KeyCommand =

@@ -15,6 +15,7 @@ import type {
   SetLimits,
   SuspendKey,
 } from './commands.js';
+import { assertKindInvariants, assertMayActOn, assertMayHoldSecretWith, assertNotLastAdmin } from './authority.js';
 import { KeyDomainError } from './errors.js';
 import type { KeyState } from './state.js';
 
@@ -27,6 +28,8 @@ export function decide(command: KeyCommand, state: KeyState | null, now: Date): 
 function decideUnchecked(command: KeyCommand, state: KeyState | null, now: Date): KeyEvent[] {
   if (command.type === 'IssueKey') return issue(command, state, now);
   if (state === null) throw new KeyDomainError('KEY_NOT_FOUND', 'key not found');
+  // Authority first: a caller who may not touch this key learns nothing more about it.
+  assertMayActOn(state.kind, command.authority, ACTION[command.type]);
   // Revocation is final: nothing may change a revoked key, not even another revoke.
   if (state.revoked) {
     const message =
@@ -43,17 +46,27 @@ function decideUnchecked(command: KeyCommand, state: KeyState | null, now: Date)
     case 'SetLimits':
       return setLimits(command, state);
     case 'SuspendKey':
-      return suspend(command, state);
+      return suspend(command, state, now);
     case 'ReinstateKey':
       return reinstate(command, state);
     case 'RotateKey':
       return rotate(command, state, now);
     case 'RevokeKey':
-      return revoke(command, state);
+      return revoke(command, state, now);
     default:
       return unknownCommand(command);
   }
 }
+
+const ACTION: Record<Exclude<KeyCommand['type'], 'IssueKey'>, string> = {
+  ReplaceScopes: 're-scope',
+  PatchScopes: 're-scope',
+  SetLimits: 'change the limits of',
+  SuspendKey: 'suspend',
+  ReinstateKey: 'reinstate',
+  RotateKey: 'rotate',
+  RevokeKey: 'revoke',
+};
 
 function unknownCommand(command: never): never {
   throw new KeyDomainError('INVALID_ARGUMENT', `unknown key command '${(command as { type: string }).type}'`);
@@ -61,7 +74,10 @@ function unknownCommand(command: never): never {
 
 function issue(command: IssueKey, state: KeyState | null, now: Date): KeyEvent[] {
   if (state !== null) throw new KeyDomainError('KEY_EXISTS', `key ${state.id} already exists`);
-  const { type: _type, ...data } = command;
+  const { type: _type, authority, ...data } = command;
+  assertMayActOn(data.kind, authority, 'issue');
+  assertMayHoldSecretWith(data.permissions, authority);
+  assertKindInvariants(data);
   if (data.expiresAt !== null) {
     const expiresAt = Date.parse(data.expiresAt);
     if (Number.isNaN(expiresAt)) {
@@ -126,10 +142,11 @@ function setLimits(command: SetLimits, state: KeyState): KeyEvent[] {
   return [{ type: 'KeyThrottled', data: { keyId: state.id, rateLimit, quota } }];
 }
 
-function suspend(command: SuspendKey, state: KeyState): KeyEvent[] {
+function suspend(command: SuspendKey, state: KeyState, now: Date): KeyEvent[] {
   if (state.suspended) {
     throw new KeyDomainError('INVALID_TRANSITION', `key ${state.id} is already suspended`);
   }
+  assertNotLastAdmin(state, command.otherActiveAdminKeys, now.getTime(), 'suspend');
   return [{ type: 'KeySuspended', data: { keyId: state.id, reason: command.reason } }];
 }
 
@@ -163,6 +180,8 @@ function rotate(command: RotateKey, state: KeyState, now: Date): KeyEvent[] {
       `gracePeriodSeconds ${grace} exceeds the maximum of ${command.maxGracePeriodSeconds} seconds`,
     );
   }
+  // The successor carries the old key's permissions and its secret goes to the caller.
+  assertMayHoldSecretWith(state.permissions, command.authority);
   if (command.successorId === state.id) {
     throw new KeyDomainError('INVALID_ARGUMENT', `a key cannot be its own successor (${state.id})`);
   }
@@ -183,7 +202,8 @@ function rotate(command: RotateKey, state: KeyState, now: Date): KeyEvent[] {
   ];
 }
 
-function revoke(command: RevokeKey, state: KeyState): KeyEvent[] {
+function revoke(command: RevokeKey, state: KeyState, now: Date): KeyEvent[] {
+  assertNotLastAdmin(state, command.otherActiveAdminKeys, now.getTime(), 'revoke');
   return [{ type: 'KeyRevoked', data: { keyId: state.id, reason: command.reason } }];
 }
 

@@ -17,3 +17,12 @@ export { successorIssue } from './successor.js';
 export { keyStatusAt } from './status.js';
 export { toKeyView } from './view.js';
 export { describeChange, type Changes, type JsonValue } from './history.js';
+export {
+  type Authority,
+  HOST_OPERATOR_AUTHORITY,
+  isActiveAdminKey,
+  isAdmin,
+  isVerifiableByGateways,
+  SYSTEM_AUTHORITY,
+} from './authority.js';
+export { toKeyEvent } from './recorded.js';

@@ -7,6 +7,7 @@ export function toKeyView(state: KeyState, now: Date): Key {
   // Listed field by field so that a field added to the state is never exposed by accident.
   return {
     id: state.id,
+    kind: state.kind,
     consumerId: state.consumerId,
     planId: state.planId,
     name: state.name,

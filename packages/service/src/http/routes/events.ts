@@ -1,5 +1,5 @@
 /** The global ledger feed: every event in commit order, resumable from a checkpoint. */
-import { EventPage, EventsQuery, type LedgerEvent, Problem } from '@keyledger/schemas';
+import { EventPage, EventsQuery, type LedgerEvent, Problem, publicEventView } from '@keyledger/schemas';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { EventStore, RecordedEvent } from '../../store/port.js';
 
@@ -7,15 +7,17 @@ export interface EventRoutesOptions {
   store: EventStore;
 }
 
+/** The public view of a stored event: what `events:read` may see (no digest, no replay keys). */
 export function toLedgerEvent(event: RecordedEvent): LedgerEvent {
+  const { data, metadata } = publicEventView(event.type, event.data, event.metadata);
   return {
     id: event.id,
     checkpoint: event.checkpoint,
     stream: event.stream,
     revision: event.revision,
     type: event.type,
-    data: event.data as LedgerEvent['data'],
-    metadata: event.metadata as LedgerEvent['metadata'],
+    data: data as LedgerEvent['data'],
+    metadata: metadata as LedgerEvent['metadata'],
     recordedAt: event.recordedAt.toISOString(),
   };
 }

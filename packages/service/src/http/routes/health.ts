@@ -10,8 +10,8 @@ export interface HealthRoutesOptions {
 const Health = z.object({ status: z.enum(['ok', 'unavailable']) });
 
 export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (app, { isReady }) => {
-  app.get('/healthz', { schema: { tags: ['health'], operationId: 'healthz', response: { 200: Health } } }, async () => ({ status: 'ok' as const }));
-  app.get('/readyz', { schema: { tags: ['health'], operationId: 'readyz', response: { 200: Health, 503: Health } } }, async (_request, reply) => {
+  app.get('/healthz', { config: { public: true }, schema: { tags: ['health'], operationId: 'healthz', response: { 200: Health } } }, async () => ({ status: 'ok' as const }));
+  app.get('/readyz', { config: { public: true }, schema: { tags: ['health'], operationId: 'readyz', response: { 200: Health, 503: Health } } }, async (_request, reply) => {
     if (isReady()) return { status: 'ok' as const };
     return reply.code(503).send({ status: 'unavailable' as const });
   });

@@ -1,5 +1,6 @@
 /** Key management routes under /v1/keys: issue, read, list, scope, limit, suspend, rotate, revoke, history. */
 import {
+  type Actor,
   GetKeyQuery,
   IssuedKey,
   IssueKeyRequest,
@@ -19,7 +20,7 @@ import {
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { badRequest, forbidden, notFound } from '../../app/errors.js';
+import { badRequest, notFound } from '../../app/errors.js';
 import type { CommandResult, KeyCommands } from '../../app/key-commands.js';
 import { describeChange, toKeyView } from '../../domain/keys/index.js';
 import type { KeyProjection } from '../../projections/key-projection.js';
@@ -58,11 +59,8 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
       response: { 201: IssuedKey, 200: IssuedKey, ...problems },
     },
   }, async (request, reply) => {
-    const body = request.body;
-    if (body.permissions.length > 0 && !request.caller?.permissions.includes('admin')) {
-      throw forbidden('only an admin credential may issue keys that carry management permissions');
-    }
-    const result = await commands.issue(body, commandContext(request, { withIfMatch: false }));
+    // Who may mint which kind of key is the decider's rule (domain/keys/authority.ts), not the route's.
+    const result = await commands.issue(request.body, commandContext(request, { withIfMatch: false }));
     reply.code(result.replayed ? 200 : 201).header('location', `/v1/keys/${result.key.id}`);
     return { ...reply200(reply, result), secret: result.secret };
   });
@@ -169,13 +167,20 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
     return {
       keyId: request.params.id,
       entries: events.map((event) => {
-        const meta = event.metadata as { actor: { kind: 'key' | 'system'; id: string }; requestId: string | null; sourceAddress: string | null; occurredAt: string };
+        const meta = event.metadata as {
+          actor: Actor;
+          requestId: string | null;
+          clientRequestId?: string;
+          sourceAddress: string | null;
+          occurredAt: string;
+        };
         return {
           revision: event.revision,
           type: event.type,
           occurredAt: meta.occurredAt,
           actor: meta.actor,
           requestId: meta.requestId,
+          clientRequestId: meta.clientRequestId ?? null,
           sourceAddress: meta.sourceAddress,
           changes: describeChange({ type: event.type, data: event.data } as Parameters<typeof describeChange>[0]),
         };
