@@ -320,18 +320,21 @@ export interface components {
          * @description Management permission; admin implies all others
          * @enum {string}
          */
-        PermissionInput: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "admin";
+        PermissionInput: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "metrics:read" | "admin";
         /** @enum {string} */
         EnvironmentInput: "live" | "test";
+        /** @enum {string} */
+        KeyKindInput: "consumer" | "management";
         ActorInput: {
             /** @enum {string} */
-            kind: "key" | "system";
+            kind: "key" | "system" | "host-operator";
             id: string;
         };
         EventMetadataInput: {
             schemaVersion: number;
             actor: components["schemas"]["ActorInput"];
             requestId: string | null;
+            clientRequestId?: string;
             sourceAddress: string | null;
             occurredAt: components["schemas"]["InstantInput"];
             correlationId: string | null;
@@ -361,6 +364,7 @@ export interface components {
             planId?: components["schemas"]["PlanIdInput"];
             /** @default live */
             environment: components["schemas"]["EnvironmentInput"];
+            kind?: components["schemas"]["KeyKindInput"];
             /** @default [] */
             scopes: components["schemas"]["ScopeInput"][];
             /** @default [] */
@@ -377,6 +381,7 @@ export interface components {
         KeyStatusInput: "active" | "suspended" | "revoked" | "expired";
         KeyInput: {
             id: components["schemas"]["KeyIdInput"];
+            kind: components["schemas"]["KeyKindInput"];
             consumerId: components["schemas"]["ConsumerIdInput"];
             planId: components["schemas"]["PlanIdInput"] | null;
             name: string | null;
@@ -402,6 +407,7 @@ export interface components {
         };
         IssuedKeyInput: {
             id: components["schemas"]["KeyIdInput"];
+            kind: components["schemas"]["KeyKindInput"];
             consumerId: components["schemas"]["ConsumerIdInput"];
             planId: components["schemas"]["PlanIdInput"] | null;
             name: string | null;
@@ -469,6 +475,7 @@ export interface components {
             occurredAt: components["schemas"]["InstantInput"];
             actor: components["schemas"]["ActorInput"];
             requestId: string | null;
+            clientRequestId: string | null;
             sourceAddress: string | null;
             changes: {
                 [key: string]: components["schemas"]["JsonValueInput"];
@@ -594,18 +601,21 @@ export interface components {
          * @description Management permission; admin implies all others
          * @enum {string}
          */
-        Permission: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "admin";
+        Permission: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "metrics:read" | "admin";
         /** @enum {string} */
         Environment: "live" | "test";
+        /** @enum {string} */
+        KeyKind: "consumer" | "management";
         Actor: {
             /** @enum {string} */
-            kind: "key" | "system";
+            kind: "key" | "system" | "host-operator";
             id: string;
         };
         EventMetadata: {
             schemaVersion: number;
             actor: components["schemas"]["Actor"];
             requestId: string | null;
+            clientRequestId?: string;
             sourceAddress: string | null;
             occurredAt: components["schemas"]["Instant"];
             correlationId: string | null;
@@ -635,6 +645,7 @@ export interface components {
             planId?: components["schemas"]["PlanId"];
             /** @default live */
             environment: components["schemas"]["Environment"];
+            kind?: components["schemas"]["KeyKind"];
             /** @default [] */
             scopes: components["schemas"]["Scope"][];
             /** @default [] */
@@ -651,6 +662,7 @@ export interface components {
         KeyStatus: "active" | "suspended" | "revoked" | "expired";
         Key: {
             id: components["schemas"]["KeyId"];
+            kind: components["schemas"]["KeyKind"];
             consumerId: components["schemas"]["ConsumerId"];
             planId: components["schemas"]["PlanId"] | null;
             name: string | null;
@@ -676,6 +688,7 @@ export interface components {
         };
         IssuedKey: {
             id: components["schemas"]["KeyId"];
+            kind: components["schemas"]["KeyKind"];
             consumerId: components["schemas"]["ConsumerId"];
             planId: components["schemas"]["PlanId"] | null;
             name: string | null;
@@ -743,6 +756,7 @@ export interface components {
             occurredAt: components["schemas"]["Instant"];
             actor: components["schemas"]["Actor"];
             requestId: string | null;
+            clientRequestId: string | null;
             sourceAddress: string | null;
             changes: {
                 [key: string]: components["schemas"]["JsonValue"];

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { keyHint, parseKey } from '@keyledger/schemas';
 import type { Logger } from 'pino';
 import { digestKey, generateKey } from '../domain/key-material.js';
-import { KeyDomainError, SYSTEM_AUTHORITY } from '../domain/keys/index.js';
+import { HOST_OPERATOR_AUTHORITY, KeyDomainError, SYSTEM_AUTHORITY } from '../domain/keys/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import { WrongExpectedRevisionError } from '../store/errors.js';
 import { AppError } from './errors.js';
@@ -96,4 +96,58 @@ export function resolveServerSecret(options: { configured: string | undefined; f
   }
   options.logger.warn('KEYLEDGER_SECRET is not set: idempotent replays of issue/rotate on another instance will not return the plaintext key');
   return randomBytes(32);
+}
+
+export interface RootKeyReset {
+  keyId: string;
+  /** The new admin key's plaintext: print it once, never log it. */
+  secret: string;
+  /** Admin keys revoked because the operator asked for it (`--revoke-previous`). */
+  revoked: string[];
+}
+
+/**
+ * Break-glass: the operator on the host, who can open the store directly, mints a new admin key.
+ * It is an ordinary ledger event whose actor is `host-operator`, so the history shows who did it
+ * and when. With `revokePrevious`, every other active admin key is revoked afterwards (a leaked
+ * root key); the new key is issued first, so the last-admin rule never stands in the way.
+ */
+export async function resetRootKey(options: {
+  commands: KeyCommands;
+  keys: KeyProjection;
+  prefix: string;
+  operator: string;
+  revokePrevious: boolean;
+  now?: () => Date;
+}): Promise<RootKeyReset> {
+  const ctx = {
+    actor: { kind: 'host-operator' as const, id: 'host-operator' },
+    authority: HOST_OPERATOR_AUTHORITY,
+    requestId: null,
+    sourceAddress: null,
+  };
+  const at = (options.now ?? (() => new Date()))();
+  const issued = await options.commands.issue(
+    {
+      consumerId: ROOT_CONSUMER,
+      name: `root (reset by ${options.operator} at ${at.toISOString()})`.slice(0, 200),
+      environment: 'live',
+      kind: 'management',
+      scopes: [],
+      endpoints: [],
+      permissions: ['admin'],
+      meta: {},
+    },
+    ctx,
+  );
+  if (issued.secret === null) throw new RootKeyError('the new admin key was written but its secret could not be returned');
+  const revoked: string[] = [];
+  if (options.revokePrevious) {
+    for (const state of options.keys.activeAdminKeys(at.getTime())) {
+      if (state.id === issued.key.id) continue;
+      await options.commands.revoke(state.id, `revoked by root-key reset (${options.operator})`, ctx);
+      revoked.push(state.id);
+    }
+  }
+  return { keyId: issued.key.id, secret: issued.secret, revoked };
 }

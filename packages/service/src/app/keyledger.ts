@@ -32,7 +32,12 @@ export interface Keyledger {
   close(): Promise<void>;
 }
 
-export async function createKeyledger(config: Config, logger: Logger): Promise<Keyledger> {
+export interface CreateOptions {
+  /** Create the root key on an empty ledger (serve); off for tools that only open the ledger. */
+  bootstrapRootKey?: boolean;
+}
+
+export async function createKeyledger(config: Config, logger: Logger, options: CreateOptions = {}): Promise<Keyledger> {
   const store = await openEventStore(config.database);
   const keys = new KeyProjection();
   const quotaUsage = new QuotaUsageProjection();
@@ -78,7 +83,7 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       serverSecret,
       otherActiveAdminKeys: (keyId, nowMs) => keys.otherActiveAdminKeys(keyId, nowMs),
     });
-    const createdRootKey = await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
+    const createdRootKey = options.bootstrapRootKey === false ? null : await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
     const app = await buildHttpApp({
       logger,
       bodyLimitBytes: config.bodyLimitBytes,

@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { createKeyledger } from '../app/keyledger.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { createLogger } from '../logging.js';
+import { registerRootKeyCommands } from './root-key.js';
 
 const program = new Command()
   .name('keyledger')
@@ -38,6 +39,14 @@ program
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+/** A user's mistake: one line on stderr, no stack. */
+function fail(message: string, code = 1): never {
+  process.stderr.write(`keyledger: ${message}\n`);
+  process.exit(code);
+}
+
+registerRootKeyCommands(program, fail);
 
 async function serve(): Promise<void> {
   let config;

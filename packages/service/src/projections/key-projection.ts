@@ -61,13 +61,19 @@ export class KeyProjection implements Projection {
     return this.#byId.get(keyId);
   }
 
+  /** Management keys that currently act as admin. */
+  activeAdminKeys(nowMs: number): KeyState[] {
+    const active: KeyState[] = [];
+    for (const id of this.#managementKeys) {
+      const state = this.#byId.get(id) as KeyState;
+      if (isActiveAdminKey(state, nowMs)) active.push(state);
+    }
+    return active;
+  }
+
   /** Active admin keys other than `exceptKeyId` (the last-admin rule). */
   otherActiveAdminKeys(exceptKeyId: string, nowMs: number): number {
-    let count = 0;
-    for (const id of this.#managementKeys) {
-      if (id !== exceptKeyId && isActiveAdminKey(this.#byId.get(id) as KeyState, nowMs)) count++;
-    }
-    return count;
+    return this.activeAdminKeys(nowMs).filter((state) => state.id !== exceptKeyId).length;
   }
 
   getByDigest(digest: string): KeyState | undefined {
