@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ConsumerId, Instant, KeyId, Meta, PlanId, Reason } from './common.js';
 import { Quota, RateLimit } from './limits.js';
+import { CONSUMER_EVENT_VERSIONS, consumerEventSchemas, PLAN_EVENT_VERSIONS, planEventSchemas } from './consumers.js';
 import { Permission } from './permissions.js';
 import { EndpointRule, Scope } from './scopes.js';
 
@@ -101,7 +102,7 @@ export const UsageRecorded = z
   })
   .strict();
 
-export const eventSchemas = {
+export const keyEventSchemas = {
   KeyIssued,
   KeyScoped,
   KeyThrottled,
@@ -109,12 +110,18 @@ export const eventSchemas = {
   KeyReinstated,
   KeyRotated,
   KeyRevoked,
+} as const;
+
+export const eventSchemas = {
+  ...keyEventSchemas,
   UsageRecorded,
+  ...consumerEventSchemas,
+  ...planEventSchemas,
 } as const;
 
 export type EventType = keyof typeof eventSchemas;
 export type EventData<T extends EventType> = z.infer<(typeof eventSchemas)[T]>;
-export type KeyEventType = Exclude<EventType, 'UsageRecorded'>;
+export type KeyEventType = keyof typeof keyEventSchemas;
 
 /** A key stream event as the domain sees it: a discriminated union on `type`. */
 export type KeyEvent = { [T in KeyEventType]: { type: T; data: EventData<T> } }[KeyEventType];
@@ -131,6 +138,8 @@ export const CURRENT_SCHEMA_VERSION: Record<EventType, number> = {
   KeyRotated: 1,
   KeyRevoked: 1,
   UsageRecorded: 1,
+  ...CONSUMER_EVENT_VERSIONS,
+  ...PLAN_EVENT_VERSIONS,
 };
 
 export function isEventType(type: string): type is EventType {

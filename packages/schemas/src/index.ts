@@ -3,6 +3,7 @@ export * from './scopes.js';
 export * from './access.js';
 export * from './limits.js';
 export * from './permissions.js';
+export * from './consumers.js';
 export * from './events.js';
 export * from './key-format.js';
 export * from './problem.js';

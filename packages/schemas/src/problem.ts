@@ -13,6 +13,8 @@ export const Problem = z
     /** For conflicts: the revision the caller expected and the actual one. */
     expectedRevision: z.union([z.int(), z.string()]).optional(),
     actualRevision: z.int().optional(),
+    /** For refusals by a domain rule: the rule's stable name (e.g. consumer-not-approved). */
+    rule: z.string().optional(),
   })
   .meta({ id: 'Problem' });
 export type Problem = z.infer<typeof Problem>;
@@ -30,6 +32,8 @@ export const PROBLEM_TYPES = {
   keyRevoked: 'https://keyledger.dev/problems/key-revoked',
   invalidTransition: 'https://keyledger.dev/problems/invalid-transition',
   lastAdminKey: 'https://keyledger.dev/problems/last-admin-key',
+  ruleViolated: 'https://keyledger.dev/problems/rule-violated',
+  gone: 'https://keyledger.dev/problems/gone',
   conflict: 'https://keyledger.dev/problems/conflict',
   preconditionFailed: 'https://keyledger.dev/problems/precondition-failed',
   idempotencyMismatch: 'https://keyledger.dev/problems/idempotency-key-reused',

@@ -7,7 +7,7 @@ import { PROBLEM_TYPES, type Problem } from '@keyledger/schemas';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, ResponseSerializationError } from 'fastify-type-provider-zod';
 import { AppError } from '../app/errors.js';
-import { KeyDomainError } from '../domain/keys/index.js';
+import { DomainError } from '../domain/errors.js';
 import {
   DuplicateEventIdError,
   InvalidAppendError,
@@ -29,6 +29,10 @@ const DOMAIN_STATUS: Record<string, { status: number; type: string; title: strin
   INVALID_ARGUMENT: { status: 422, type: PROBLEM_TYPES.validation, title: 'Invalid argument' },
   FORBIDDEN: { status: 403, type: PROBLEM_TYPES.forbidden, title: 'Forbidden' },
   LAST_ADMIN_KEY: { status: 409, type: PROBLEM_TYPES.lastAdminKey, title: 'Last admin key' },
+  NOT_FOUND: { status: 404, type: PROBLEM_TYPES.notFound, title: 'Not found' },
+  EXISTS: { status: 409, type: PROBLEM_TYPES.conflict, title: 'Already exists' },
+  RULE_VIOLATED: { status: 409, type: PROBLEM_TYPES.ruleViolated, title: 'Refused by a rule' },
+  GONE: { status: 410, type: PROBLEM_TYPES.gone, title: 'Gone' },
 };
 
 /** Maps any error to a problem; `internal` is true only for what is our fault (logged as an error). */
@@ -64,9 +68,9 @@ export function problemFor(error: unknown, request: FastifyRequest): { problem: 
       internal: false,
     };
   }
-  if (error instanceof KeyDomainError) {
+  if (error instanceof DomainError) {
     const mapped = DOMAIN_STATUS[error.code] ?? DOMAIN_STATUS.INVALID_TRANSITION!;
-    return { problem: { ...base, ...mapped, detail: error.message }, internal: false };
+    return { problem: { ...base, ...mapped, detail: error.message, ...(error.rule ? { rule: error.rule } : {}) }, internal: false };
   }
   if (error instanceof WrongExpectedRevisionError) {
     return {

@@ -3,7 +3,8 @@
  * Pure: no I/O, no clock of its own, no randomness (key material is made before deciding, so a
  * command can be decided twice with the same result). A refused command throws KeyDomainError.
  */
-import { eventSchemas, type KeyEvent, type Quota, type RateLimit } from '@keyledger/schemas';
+import type { KeyEvent, Quota, RateLimit } from '@keyledger/schemas';
+import { eventProblems, unique } from '../validate-event.js';
 import type {
   IssueKey,
   KeyCommand,
@@ -207,56 +208,9 @@ function revoke(command: RevokeKey, state: KeyState, now: Date): KeyEvent[] {
   return [{ type: 'KeyRevoked', data: { keyId: state.id, reason: command.reason } }];
 }
 
-/**
- * Commands come from validated requests, but a domain that trusted that would write whatever a
- * future caller passes. Checking each event against its schema keeps malformed data out of the
- * ledger for good, and names the offending field.
- */
 function assertValidEvent(event: KeyEvent): void {
-  const result = eventSchemas[event.type].safeParse(event.data);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-    throw new KeyDomainError('INVALID_ARGUMENT', problems.join('; '));
-  }
-  const badText = findUnstorableText(event.data, []);
-  if (badText !== null) {
-    throw new KeyDomainError(
-      'INVALID_ARGUMENT',
-      `${badText.join('.')}: must be well-formed Unicode text without NUL characters`,
-    );
-  }
-}
-
-/** A lone UTF-16 surrogate (half of a pair) or a NUL character. */
-const UNSTORABLE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/;
-
-/**
- * The schemas accept any JS string, but PostgreSQL's jsonb refuses lone surrogates and NUL, so
- * such an event would be accepted by one backend and fail on another. Returns the path of the
- * first offending string (object keys included), or null.
- */
-function findUnstorableText(value: unknown, path: (string | number)[]): (string | number)[] | null {
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : null;
-  if (Array.isArray(value)) {
-    for (const [index, item] of value.entries()) {
-      const found = findUnstorableText(item, [...path, index]);
-      if (found) return found;
-    }
-    return null;
-  }
-  if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      if (UNSTORABLE.test(key)) return [...path, '(key)'];
-      const found = findUnstorableText(item, [...path, key]);
-      if (found) return found;
-    }
-  }
-  return null;
-}
-
-/** Drops repeats, keeping the first occurrence's position. */
-function unique<T>(items: readonly T[]): T[] {
-  return [...new Set(items)];
+  const problems = eventProblems(event);
+  if (problems !== null) throw new KeyDomainError('INVALID_ARGUMENT', problems);
 }
 
 /** Items of `next` that are not in `previous`, in `next`'s order. */

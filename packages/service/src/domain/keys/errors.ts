@@ -1,3 +1,5 @@
+import { DomainError } from '../errors.js';
+
 /** Why the key domain refused a command; the HTTP layer maps each code to a status. */
 export type KeyDomainErrorCode =
   | 'KEY_NOT_FOUND'
@@ -10,14 +12,7 @@ export type KeyDomainErrorCode =
   /** Revoking or suspending the last active admin key. */
   | 'LAST_ADMIN_KEY';
 
-/** A refused command. The message is meant for the caller (problem `detail`), so it never holds a secret. */
-export class KeyDomainError extends Error {
+/** A refused key command (see domain/errors.ts). */
+export class KeyDomainError extends DomainError<KeyDomainErrorCode> {
   override name = 'KeyDomainError';
-
-  constructor(
-    readonly code: KeyDomainErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
