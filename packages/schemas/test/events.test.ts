@@ -119,10 +119,12 @@ describe('event schemas', () => {
     expect(() => validateEventData(type, { ...examples[type], extra: 1 })).toThrow(/extra|unrecognized/i);
   });
 
-  it.each(types)('%s rejects a missing field', (type) => {
-    const { keyId: _keyId, ...rest } = examples[type];
+  it.each(types)('%s rejects a missing field (its aggregate id)', (type) => {
+    const example = examples[type] as Record<string, unknown>;
+    const idField = ['keyId', 'consumerId', 'planId'].find((field) => field in example) as string;
+    const { [idField]: _id, ...rest } = example;
     expect(eventSchemas[type].safeParse(rest).success).toBe(false);
-    expect(() => validateEventData(type, rest)).toThrow(/keyId/);
+    expect(() => validateEventData(type, rest)).toThrow(new RegExp(idField));
   });
 
   it('nested objects are strict too (KeyScoped.added, limits)', () => {

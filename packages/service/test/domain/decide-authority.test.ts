@@ -9,7 +9,7 @@ import { ADMIN, issueCommand, issued, issuedManagement, KEY_ID, revoked, rotateC
 import { given, NOW, type ScenarioCommand } from './given.js';
 
 const READER: Authority = { kind: 'key', permissions: ['keys:read', 'keys:verify', 'events:read'] };
-const management = { kind: 'management', planId: null, scopes: [], endpoints: [], rateLimit: null, quota: null } as const;
+const management = { kind: 'management' as const, planId: null, scopes: [] as string[], endpoints: [] as string[], rateLimit: null, quota: null };
 
 describe('issuing by kind', () => {
   it('given no key, when a writer issues a consumer key, then it is issued', () => {

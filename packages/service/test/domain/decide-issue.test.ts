@@ -25,7 +25,7 @@ describe('IssueKey', () => {
   });
 
   it('given no key, when an admin issues a management key with repeated permissions, then repeats are dropped and order kept', () => {
-    const management = { kind: 'management', planId: null, scopes: [], endpoints: [], rateLimit: null, quota: null } as const;
+    const management = { kind: 'management' as const, planId: null, scopes: [] as string[], endpoints: [] as string[], rateLimit: null, quota: null };
     given([])
       .when(issueCommand({ ...management, authority: ADMIN, permissions: ['keys:read', 'admin', 'keys:read'] }))
       .then([issued({ ...management, permissions: ['keys:read', 'admin'] })]);
