@@ -23,6 +23,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The management permission a route needs; routes without one are public. */
     permission?: Permission;
+    /**
+     * The header that carries the management credential (`Bearer <key>`), lowercase; default
+     * `authorization`. Forward-auth names its own, so a gateway's credential never collides with
+     * the consumer's Authorization header that it forwards.
+     */
+    credentialHeader?: string;
   }
 }
 
@@ -32,14 +38,15 @@ export function createAuthHook(keys: KeyProjection, now: () => number = Date.now
     const needed = request.routeOptions.config.permission;
     request.caller = null;
     if (needed === undefined) return;
-    const header = request.headers.authorization;
+    const credentialHeader = request.routeOptions.config.credentialHeader ?? 'authorization';
+    const header = request.headers[credentialHeader];
     const challenge = { 'www-authenticate': 'Bearer realm="keyledger"' };
     if (typeof header !== 'string' || !header.startsWith('Bearer ')) {
       return void sendProblem(reply, {
         type: PROBLEM_TYPES.unauthorized,
         title: 'Unauthorized',
         status: 401,
-        detail: 'send a management key as Authorization: Bearer <key>',
+        detail: `send a management key as ${credentialHeader}: Bearer <key>`,
       }, challenge);
     }
     const token = header.slice(7).trim();
