@@ -172,6 +172,13 @@ describe.each(GATEWAYS)('behind $name', ({ name, start, outage }) => {
       expect(answer.headers.get('ratelimit')).toMatch(/^"rate";r=0;t=\d+/);
       expect(answer.json).toMatchObject({ status: 429, code: 'RATE_LIMITED' });
     }
+    // Usage is recorded as for POST /v1/verify: into the key's ledger usage.
+    const usage = await admin(keyledger, 'GET', `/v1/keys/${key.id}/usage?granularity=day`);
+    const counts = (usage.json!.buckets as { counts: Record<string, number> }[]).reduce<Record<string, number>>((sum, bucket) => {
+      for (const [code, n] of Object.entries(bucket.counts)) sum[code] = (sum[code] ?? 0) + n;
+      return sum;
+    }, {});
+    expect(counts).toEqual({ VALID: 50, RATE_LIMITED: 150 });
   });
 
   it(`keyledger down: the gateway fails closed (${outage}) and the upstream never sees the request`, async () => {
