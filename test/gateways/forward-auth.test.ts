@@ -197,17 +197,31 @@ describe.each(GATEWAYS)('behind $name', ({ name, start, outage }) => {
   });
 });
 
-describe('nginx failing open, as the README shows', () => {
+/** Uncomments the lines between `# fail-open:begin` and `# fail-open:end`, as the READMEs say. */
+function uncommentFailOpen(config: string): string {
+  return config.replace(/[ \t]*# fail-open:begin\n([\s\S]*?)[ \t]*# fail-open:end\n/, (_all, block: string) => block.replace(/^(\s*)# ?/gm, '$1'));
+}
+
+/** The fail-open variants the READMEs describe, applied to the example configs. */
+const FAIL_OPEN: { name: string; start: (options: GatewayOptions) => Promise<RunningProcess>; edit: (config: string) => string }[] = [
+  {
+    name: 'nginx',
+    start: startNginx,
+    edit: (config) => uncommentFailOpen(config).replace(/\n\s*return 503 [^\n]*/, ''),
+  },
+  { name: 'caddy', start: startCaddy, edit: uncommentFailOpen },
+];
+
+describe.each(FAIL_OPEN)('$name failing open, as its README shows', ({ start, edit }) => {
   it('with keyledger unreachable the request reaches the upstream without consumer headers or the key', async () => {
     const dead = await freePort();
-    const failOpen = await startNginx({
-      keyledger: `127.0.0.1:${dead}`,
-      upstream: `127.0.0.1:${upstream.port}`,
-      gatewayKey,
-      edit: (config) => config.replace(/return 503 [^\n]*\n/, 'proxy_set_header Authorization ""; proxy_set_header X-API-Key ""; proxy_pass http://api;\n'),
-    });
+    const failOpen = await start({ keyledger: `127.0.0.1:${dead}`, upstream: `127.0.0.1:${upstream.port}`, gatewayKey, edit: (config) => {
+      const edited = edit(config);
+      expect(edited).not.toBe(config);
+      return edited;
+    } });
     try {
-      const answer = await send(`${failOpen.url}/orders/1`, { headers: { authorization: 'Bearer kl_live_whatever' } });
+      const answer = await send(`${failOpen.url}/orders/1`, { headers: { authorization: 'Bearer kl_live_whatever', 'keyledger-consumer-id': 'forged' } });
       expect(answer.status).toBe(200);
       const seen = answer.json!.headers as Record<string, string>;
       expect(seen.authorization).toBeUndefined();
