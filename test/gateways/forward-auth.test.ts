@@ -98,7 +98,7 @@ describe.each(GATEWAYS)('behind $name', ({ name, start, outage }) => {
 
   it('a valid key reaches the upstream with the consumer headers set and the key stripped', async () => {
     const key = await issue(keyledger, { scopes: ['orders:read'] });
-    for (const headers of [{ authorization: `Bearer ${key.secret}` }, { 'x-api-key': key.secret }]) {
+    for (const headers of [{ authorization: `Bearer ${key.secret}` }, { 'x-api-key': key.secret }] as Record<string, string>[]) {
       const answer = await send(`${gateway.url}/orders/7?x=1`, {
         headers: { ...headers, 'keyledger-consumer-id': 'forged', 'keyledger-plan-id': 'forged-plan', 'keyledger-authorization': `Bearer ${keyledger.rootKey}` },
       });
@@ -238,7 +238,7 @@ describe('/v1/forward-auth called directly', () => {
     for (const headers of [
       { authorization: `Bearer ${key.secret}` },
       { authorization: `Bearer ${keyledger.rootKey}`, 'x-api-key': key.secret },
-    ]) {
+    ] as Record<string, string>[]) {
       const answer = await send(`${keyledger.url}/v1/forward-auth`, { headers });
       expect(answer.status).toBe(401);
       expect(answer.headers.get('keyledger-key-id')).toBeNull();
