@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { cpus, platform, release, totalmem } from 'node:os';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -68,6 +68,7 @@ async function measure(label: string, gateway: RunningProcess, key: string): Pro
 }
 
 async function main(): Promise<void> {
+  const loadBefore = loadavg()[0]!.toFixed(1);
   const service = await startService({ env: { KEYLEDGER_FORWARD_AUTH_SCOPES: JSON.stringify({ 'GET /orders/**': ['orders:read'] }) } });
   const upstream = await startUpstream();
   const gateways: RunningProcess[] = [];
@@ -121,6 +122,8 @@ async function main(): Promise<void> {
     `| ${header.join(' | ')} |`,
     `| ${header.map(() => '---').join(' | ')} |`,
     ...lines.map((l) => `| ${l.join(' | ')} |`),
+    '',
+    `Load average (1 min) when the run started: ${loadBefore} on ${cpus().length} cores shared with other work; figures from a busy machine move by tens of percent between runs.`,
     '',
     `Goal (issue 15): nginx with auth_request to keyledger >= ${GOAL}x the req/s of nginx without auth. This run: ${verdict}.`,
     '',
