@@ -278,4 +278,14 @@ describe('/v1/forward-auth called directly', () => {
     expect(query.status).toBe(200);
     expect(query.headers.get('keyledger-key-id')).toBe(key.id);
   });
+
+  it('bad forwarding headers from a trusted proxy get a 400 problem naming them, not a guess', async () => {
+    const key = await issue(keyledger, {});
+    const answer = await send(`${keyledger.url}/v1/forward-auth`, {
+      headers: { 'keyledger-authorization': `Bearer ${gatewayKey}`, 'x-api-key': key.secret, 'x-original-uri': 'http://elsewhere/orders' },
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(answer.json).toMatchObject({ status: 400, detail: expect.stringMatching(/forwarded URI/) });
+  });
 });
