@@ -46,17 +46,25 @@ export function scopeCovers(granted: string, requested: string): boolean {
 /** `.` and `..` path segments, also percent-encoded (`%2e`, `.%2E`, ...). */
 const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 
+/**
+ * True when a path holds `.` or `..` segments (also percent-encoded). The upstream may resolve
+ * them (`/public/../admin` is `/admin`), so no rule can tell where such a path really goes.
+ */
+export function hasDotSegments(path: string): boolean {
+  const query = path.indexOf('?');
+  return (query === -1 ? path : path.slice(0, query)).split('/').some((segment) => DOT_SEGMENT.test(segment));
+}
+
 /** True when an endpoint rule allows a request with this method and path. */
 export function endpointAllows(rule: string, method: string, path: string): boolean {
   const space = rule.indexOf(' ');
   const ruleMethod = rule.slice(0, space);
   if (ruleMethod !== '*' && ruleMethod !== method.toUpperCase()) return false;
   const pattern = rule.slice(space + 1).split('/');
+  // A path with dot segments could reach an endpoint no rule allows: refuse it rather than guess.
+  if (hasDotSegments(path)) return false;
   const query = path.indexOf('?');
   const actual = (query === -1 ? path : path.slice(0, query)).split('/');
-  // The upstream may resolve dot segments (`/public/../admin` is `/admin`), so a path holding
-  // them could reach an endpoint no rule allows: refuse it rather than guess how it resolves.
-  if (actual.some((segment) => DOT_SEGMENT.test(segment))) return false;
   for (let i = 0; i < pattern.length; i++) {
     const segment = pattern[i];
     if (segment === '**' && i === pattern.length - 1) return actual.length >= pattern.length - 1;

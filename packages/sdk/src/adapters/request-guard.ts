@@ -1,7 +1,7 @@
 /**
  * A framework-free guard: `(request) => Promise<Decision>` for node:http, express or anything
  * else that has a method, a URL and headers. It reads the presented key, verifies it with the
- * gateway verifier, and maps the outcome to an HTTP answer:
+ * gateway verifier, and maps the outcome to an HTTP answer (GATEWAY_REFUSALS in @keyledger/schemas):
  *
  *   no key, MALFORMED, NOT_FOUND, REVOKED, EXPIRED  -> 401 (with WWW-Authenticate: Bearer)
  *   SUSPENDED, FORBIDDEN (scope or endpoint)        -> 403
@@ -11,7 +11,7 @@
  * Refusals are RFC 9457 problem details (`application/problem+json`), with keyledger's problem
  * type URIs and the verify code, so clients can switch on them.
  */
-import { PROBLEM_TYPES } from '@keyledger/schemas';
+import { GATEWAY_REFUSALS, gatewayRefusalFor, PROBLEM_TYPES } from '@keyledger/schemas';
 import type { VerifyResult } from '../types.js';
 import type { Verifier } from '../verifier/index.js';
 
@@ -92,14 +92,6 @@ function requiredScopes(spec: RequiredScopes | undefined, request: GuardRequest)
   return map[`${request.method.toUpperCase()} ${route}`] ?? map[route];
 }
 
-const UNAUTHORIZED_TITLES: Record<string, string> = {
-  MISSING: 'API key required',
-  MALFORMED: 'Malformed API key',
-  NOT_FOUND: 'Unknown API key',
-  REVOKED: 'API key revoked',
-  EXPIRED: 'API key expired',
-};
-
 function refuse(status: 401 | 403 | 429 | 503, type: string, title: string, detail: string, code: string | undefined, headers: Record<string, string>, result?: VerifyResult): Decision {
   return {
     allow: false,
@@ -120,38 +112,24 @@ function rateLimitHeaders(result: VerifyResult): Record<string, string> {
   };
 }
 
-/** Maps a verify result to the answer a gateway gives. */
+/** Maps a verify result to the answer a gateway gives (the shared table in @keyledger/schemas). */
 export function decisionFor(result: VerifyResult): Decision {
   const limitHeaders = rateLimitHeaders(result);
-  switch (result.code) {
-    case 'VALID':
-      return { allow: true, result, headers: limitHeaders };
-    case 'MALFORMED':
-    case 'NOT_FOUND':
-    case 'REVOKED':
-    case 'EXPIRED':
-      return refuse(401, result.code === 'REVOKED' ? PROBLEM_TYPES.keyRevoked : PROBLEM_TYPES.invalidKey, UNAUTHORIZED_TITLES[result.code]!,
-        `the presented API key is not accepted (${result.code})`, result.code, { 'WWW-Authenticate': 'Bearer' }, result);
-    case 'SUSPENDED':
-      return refuse(403, PROBLEM_TYPES.forbidden, 'API key suspended', 'the presented API key is suspended', result.code, {}, result);
-    case 'FORBIDDEN':
-      return refuse(403, PROBLEM_TYPES.forbidden, 'Not allowed', 'the API key lacks a required scope or may not call this endpoint', result.code, {}, result);
-    case 'RATE_LIMITED':
-      return refuse(429, PROBLEM_TYPES.rateLimited, 'Rate limit exceeded', 'too many requests for this API key; retry later', result.code,
-        { 'Retry-After': '1', ...limitHeaders }, result);
-    case 'QUOTA_EXCEEDED':
-      return refuse(429, PROBLEM_TYPES.quotaExceeded, 'Quota exceeded', 'the API key has used its quota for this period', result.code,
-        { 'Retry-After': '1', ...limitHeaders }, result);
-    default:
-      return refuse(503, PROBLEM_TYPES.unavailable, 'Verification failed', `unexpected verify code ${String((result as { code: unknown }).code)}`, undefined, {});
+  if (result.code === 'VALID') return { allow: true, result, headers: limitHeaders };
+  const refusal = gatewayRefusalFor(result.code);
+  if (!refusal) {
+    return refuse(503, PROBLEM_TYPES.unavailable, 'Verification failed', `unexpected verify code ${String((result as { code: unknown }).code)}`, undefined, {});
   }
+  const headers: Record<string, string> = refusal.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : refusal.status === 429 ? { 'Retry-After': '1', ...limitHeaders } : {};
+  return refuse(refusal.status, refusal.type, refusal.title, refusal.detail, result.code, headers, result);
 }
 
 export function createRequestGuard(verifier: Verifier, options: GuardOptions = {}): (request: GuardRequest) => Promise<Decision> {
   return async (request) => {
     const key = presentedKey(request.headers);
     if (key === undefined) {
-      return refuse(401, PROBLEM_TYPES.unauthorized, UNAUTHORIZED_TITLES.MISSING!, 'send the API key as `Authorization: Bearer <key>` or `x-api-key`', 'MISSING', { 'WWW-Authenticate': 'Bearer' });
+      const missing = GATEWAY_REFUSALS.MISSING;
+      return refuse(401, missing.type, missing.title, missing.detail, 'MISSING', { 'WWW-Authenticate': 'Bearer' });
     }
     const scopes = requiredScopes(options.scopes, request);
     const cost = typeof options.cost === 'function' ? options.cost(request) : options.cost;

@@ -11,9 +11,11 @@ import { KeyProjection } from '../projections/key-projection.js';
 import { ProjectionRunner } from '../projections/runner.js';
 import { createMemoryLimiter, createRedisLimiter, type Limiter, withFailurePolicy } from '../limits/index.js';
 import { createMetrics, metricsRoute } from '../metrics/metrics.js';
+import { forwardAuthRoutes } from '../http/routes/forward-auth.js';
 import { verifyRoutes } from '../http/routes/verify.js';
 import { UsageRecorder } from '../verify/usage-recorder.js';
 import { QuotaUsageProjection } from '../verify/usage-projection.js';
+import { createVerification } from '../verify/verification.js';
 import { createKeyVerifier } from '../verify/verify-key.js';
 import { openEventStore } from '../store/open-store.js';
 import type { EventStore } from '../store/port.js';
@@ -84,6 +86,12 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       otherActiveAdminKeys: (keyId, nowMs) => keys.otherActiveAdminKeys(keyId, nowMs),
     });
     const createdRootKey = options.bootstrapRootKey === false ? null : await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
+    // One verification for every route that answers verify questions: same checks, usage, metrics.
+    const verification = createVerification({
+      verify: createKeyVerifier({ keys, limiter }),
+      usage,
+      metrics,
+    });
     const app = await buildHttpApp({
       logger,
       bodyLimitBytes: config.bodyLimitBytes,
@@ -95,15 +103,10 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       onAuthFailure: (reason) => metrics.authFailures.labels({ reason }).inc(),
       rootPlugins: [metricsRoute(metrics)],
       v1Plugins: [
-        async (v1) =>
-          v1.register(verifyRoutes, {
-            verify: createKeyVerifier({ keys, limiter: limiter as Limiter }),
-            keys,
-            limiter: limiter as Limiter,
-            usage: usage as UsageRecorder,
-            store,
-            metrics,
-          }),
+        async (v1) => {
+          await v1.register(verifyRoutes, { verification, keys, limiter: limiter as Limiter, usage: usage as UsageRecorder, store });
+          await v1.register(forwardAuthRoutes, { verification, keys, config: config.forwardAuth });
+        },
       ],
     });
     ready = true;

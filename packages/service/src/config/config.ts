@@ -2,13 +2,65 @@
  * Service configuration, read once from the environment and validated, so a bad setting stops
  * the start with a message that names it instead of failing later on a request.
  */
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import { EndpointRule, Scope } from '@keyledger/schemas';
 import { z } from 'zod';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 /** `NAME=` (set but empty, as compose files and shell scripts often leave it) means unset. */
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
+/** Where /v1/forward-auth finds the consumer's key in the original request, tried in order. */
+export type KeySource = { from: 'bearer' } | { from: 'header'; name: string } | { from: 'query'; name: string };
+
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+const QUERY_NAME = /^[A-Za-z0-9._~-]+$/;
+
+const KeySources = z
+  .string()
+  .transform((text, ctx): KeySource[] => {
+    const sources: KeySource[] = [];
+    for (const item of text.split(',').map((part) => part.trim()).filter(Boolean)) {
+      const colon = item.indexOf(':');
+      const kind = colon === -1 ? item : item.slice(0, colon);
+      const name = colon === -1 ? '' : item.slice(colon + 1);
+      if (kind === 'bearer' && colon === -1) sources.push({ from: 'bearer' });
+      else if (kind === 'header' && HEADER_NAME.test(name)) sources.push({ from: 'header', name: name.toLowerCase() });
+      else if (kind === 'query' && QUERY_NAME.test(name)) sources.push({ from: 'query', name });
+      else ctx.addIssue({ code: 'custom', message: `'${item}' is not bearer, header:<name> or query:<name>` });
+    }
+    if (sources.length === 0) ctx.addIssue({ code: 'custom', message: 'name at least one of bearer, header:<name>, query:<name>' });
+    return sources;
+  });
+
+/** Comma-separated addresses or CIDR ranges, e.g. `127.0.0.1,10.0.0.0/8,::1`. */
+const AddressRanges = z.string().transform((text, ctx) => {
+  const ranges = text.split(',').map((part) => part.trim()).filter(Boolean);
+  for (const range of ranges) {
+    const [address = '', bits, ...rest] = range.split('/');
+    const family = isIP(address);
+    const max = family === 6 ? 128 : 32;
+    const validBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max);
+    if (family === 0 || !validBits || rest.length > 0) ctx.addIssue({ code: 'custom', message: `'${range}' is not an IP address or CIDR range` });
+  }
+  return ranges;
+});
+
+/** JSON object from endpoint rule to the scopes a request matching it needs. */
+const ScopeMap = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object, e.g. {"GET /orders/*":["orders:read"]}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(EndpointRule, z.array(Scope).min(1).max(50)))
+  .transform((map) => Object.entries(map).map(([rule, scopes]) => ({ rule, scopes })));
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -36,6 +88,9 @@ const Env = z.object({
   KEYLEDGER_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   KEYLEDGER_AUTH_FAILURE_BURST: positiveInt(20),
   KEYLEDGER_AUTH_FAILURES_PER_MINUTE: positiveInt(10),
+  KEYLEDGER_FORWARD_AUTH_KEY_FROM: KeySources.prefault('bearer,header:x-api-key'),
+  KEYLEDGER_FORWARD_AUTH_SCOPES: ScopeMap.prefault('{}'),
+  KEYLEDGER_TRUSTED_PROXIES: AddressRanges.prefault('127.0.0.0/8,::1'),
 });
 
 export interface Config {
@@ -58,6 +113,16 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Failed management authentications per source address: a burst, then this many a minute. */
   authFailures: { burst: number; perMinute: number };
+  /** /v1/forward-auth, the endpoint nginx auth_request, Caddy forward_auth and their kin call. */
+  forwardAuth: ForwardAuthConfig;
+}
+
+export interface ForwardAuthConfig {
+  keyFrom: KeySource[];
+  /** Every rule the original request matches adds its scopes to those the key must hold. */
+  scopes: { rule: string; scopes: string[] }[];
+  /** Peers whose forwarding headers (X-Original-*, X-Forwarded-*) are believed. */
+  trustedProxies: string[];
 }
 
 export class ConfigError extends Error {
@@ -96,5 +161,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     instanceId: e.KEYLEDGER_INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     shutdownTimeoutMs: e.KEYLEDGER_SHUTDOWN_TIMEOUT_MS,
     authFailures: { burst: e.KEYLEDGER_AUTH_FAILURE_BURST, perMinute: e.KEYLEDGER_AUTH_FAILURES_PER_MINUTE },
+    forwardAuth: {
+      keyFrom: e.KEYLEDGER_FORWARD_AUTH_KEY_FROM,
+      scopes: e.KEYLEDGER_FORWARD_AUTH_SCOPES,
+      trustedProxies: e.KEYLEDGER_TRUSTED_PROXIES,
+    },
   };
 }

@@ -34,6 +34,12 @@ declare module 'fastify' {
     permission?: Permission;
     /** Declares the route open to anyone; a route must say this or name a permission. */
     public?: true;
+    /**
+     * The header that carries the management credential (`Bearer <key>`), lowercase; default
+     * `authorization`. Forward-auth names its own, so a gateway's credential never collides with
+     * the consumer's Authorization header that it forwards.
+     */
+    credentialHeader?: string;
   }
 }
 
@@ -52,7 +58,12 @@ const CHALLENGE = { 'www-authenticate': 'Bearer realm="keyledger"' };
 export function createAuthHook({ keys, throttle, now = Date.now, onFailure }: AuthHookOptions) {
   const digests = new PresentedKeyDigests(1024);
 
-  const refuse = (request: FastifyRequest, reply: FastifyReply, reason: Exclude<AuthFailureReason, 'throttled'>) => {
+  const refuse = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    reason: Exclude<AuthFailureReason, 'throttled'>,
+    credentialHeader = 'authorization',
+  ) => {
     onFailure?.(reason);
     const source = request.ip ?? 'unknown';
     const { throttledNow } = throttle.recordFailure(source, now());
@@ -61,7 +72,7 @@ export function createAuthHook({ keys, throttle, now = Date.now, onFailure }: Au
     else request.log.info(log, 'authentication failed');
     const detail =
       reason === 'missing'
-        ? 'send a management key as Authorization: Bearer <key>'
+        ? `send a management key as ${credentialHeader === 'authorization' ? 'Authorization' : credentialHeader}: Bearer <key>`
         : 'the bearer credential is not a valid, active keyledger management key';
     return sendProblem(reply, { type: PROBLEM_TYPES.unauthorized, title: 'Unauthorized', status: 401, detail }, CHALLENGE);
   };
@@ -91,8 +102,9 @@ export function createAuthHook({ keys, throttle, now = Date.now, onFailure }: Au
         { 'retry-after': String(retryAfter) },
       );
     }
-    const header = request.headers.authorization;
-    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return void refuse(request, reply, 'missing');
+    const credentialHeader = config.credentialHeader ?? 'authorization';
+    const header = request.headers[credentialHeader];
+    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return void refuse(request, reply, 'missing', credentialHeader);
     const digest = digests.get(header.slice(7).trim());
     if (digest === null) return void refuse(request, reply, 'malformed');
     const state = keys.getByDigest(digest);

@@ -17,6 +17,12 @@ import { createLogger } from '../../src/logging.js';
 
 type Access = Permission | 'public';
 
+/** Routes whose management credential travels in another header than Authorization. */
+const CREDENTIAL_HEADER: Record<string, string> = {
+  'GET /v1/forward-auth': 'keyledger-authorization',
+  'POST /v1/forward-auth/*': 'keyledger-authorization',
+};
+
 /** What each route needs. The one table of this test. */
 const MATRIX: Record<string, Access> = {
   'GET /healthz': 'public',
@@ -41,10 +47,13 @@ const MATRIX: Record<string, Access> = {
   'POST /v1/verify': 'keys:verify',
   'GET /v1/events': 'events:read',
   'GET /v1/events/stream': 'events:read',
+  // Forward-auth answers any method; two stand for all of them.
+  'GET /v1/forward-auth': 'keys:verify',
+  'POST /v1/forward-auth/*': 'keys:verify',
 };
 
 /** Routes fastify serves that the OpenAPI document does not list (hidden on purpose). */
-const UNDOCUMENTED = ['GET /openapi.json', 'GET /docs', 'GET /docs/json', 'GET /metrics'];
+const UNDOCUMENTED = ['GET /openapi.json', 'GET /docs', 'GET /docs/json', 'GET /metrics', 'GET /v1/forward-auth', 'POST /v1/forward-auth/*'];
 
 type Expected = 'allowed' | 401 | 403;
 
@@ -55,13 +64,16 @@ const rootKey = makeTestKey();
 const credentials = new Map<string, string | null>();
 let targetId: string;
 
-async function send(method: string, path: string, key: string | null): Promise<number> {
+async function send(method: string, path: string, key: string | null, header = 'authorization'): Promise<number> {
   const controller = new AbortController();
   const withBody = method !== 'GET' && method !== 'HEAD';
+  // Forward-auth also wants the consumer's own key where the gateway forwards it.
+  const consumerKey = header === 'authorization' ? {} : { authorization: `Bearer ${credentials.get('consumer key')}` };
   const response = await fetch(`${baseUrl}${path}`, {
     method,
     headers: {
-      ...(key === null ? {} : { authorization: `Bearer ${key}` }),
+      ...consumerKey,
+      ...(key === null ? {} : { [header]: `Bearer ${key}` }),
       ...(withBody ? { 'content-type': 'application/json' } : {}),
     },
     ...(withBody ? { body: '{}' } : {}),
@@ -155,10 +167,10 @@ describe('authorization matrix', () => {
     let calls = 0;
     for (const [route, access] of Object.entries(MATRIX)) {
       const [method, template] = route.split(' ') as [string, string];
-      const path = template.replace('{id}', targetId);
+      const path = template.replace('{id}', targetId).replace('*', 'orders/1');
       for (const [credential, key] of credentials) {
         const want = expected(access, credential);
-        const status = await send(method, path, key);
+        const status = await send(method, path, key, CREDENTIAL_HEADER[route]);
         calls++;
         const got: Expected = status === 401 || status === 403 ? status : 'allowed';
         if (got !== want) mismatches.push(`${route} with ${credential}: expected ${want}, got ${status}`);

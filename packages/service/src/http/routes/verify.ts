@@ -11,41 +11,29 @@ import {
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound } from '../../app/errors.js';
-import { rateLimitHeaders, type Limiter } from '../../limits/index.js';
-import type { Metrics } from '../../metrics/metrics.js';
+import type { Limiter } from '../../limits/index.js';
 import type { KeyProjection } from '../../projections/key-projection.js';
 import type { EventStore } from '../../store/port.js';
 import { readWholeStream } from '../../store/read-whole-stream.js';
 import type { UsageRecorder } from '../../verify/usage-recorder.js';
 import { usageStream } from '../../verify/usage-recorder.js';
 import { usageBuckets } from '../../verify/usage-projection.js';
-import type { VerifyOutcome } from '../../verify/verify-key.js';
+import { limitResponseHeaders, type Verification } from '../../verify/verification.js';
 
 export interface VerifyRoutesOptions {
-  verify: (request: VerifyRequest) => Promise<VerifyOutcome>;
+  /** The shared verification (checks, usage, metrics); see verify/verification.ts. */
+  verification: Verification;
   keys: KeyProjection;
   limiter: Limiter;
   usage: UsageRecorder;
   store: EventStore;
-  metrics: Metrics;
 }
 
 const Params = z.object({ id: KeyId }).strict();
 const security = [{ bearer: [] }];
 
 export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (app, options) => {
-  const { verify, keys, limiter, usage, store, metrics } = options;
-
-  // Counter children bound once per code: no label hashing per call.
-  const byCode = new Map<string, { inc(): void }>();
-  const countCode = (code: string) => {
-    let child = byCode.get(code);
-    if (child === undefined) {
-      child = metrics.verifications.labels({ code });
-      byCode.set(code, child);
-    }
-    child.inc();
-  };
+  const { verification, keys, limiter, usage, store } = options;
 
   app.post('/verify', {
     config: { permission: 'keys:verify' },
@@ -61,26 +49,8 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
       response: { 200: VerifyResponse, 400: Problem, 401: Problem, 403: Problem, 413: Problem },
     },
   }, async (request, reply) => {
-    const started = performance.now();
-    const outcome = await verify(request.body);
-    const { response, decision } = outcome;
-    if (decision) {
-      const fields = rateLimitHeaders(decision);
-      if (fields['RateLimit-Policy']) reply.header('ratelimit-policy', fields['RateLimit-Policy']);
-      if (fields.RateLimit) reply.header('ratelimit', fields.RateLimit);
-      if (fields['Retry-After']) reply.header('retry-after', fields['Retry-After']);
-      if (decision.degraded) reply.header('keyledger-limiter', decision.degraded);
-    }
-    if (response.keyId !== null) {
-      usage.record(
-        response.keyId,
-        response.code,
-        outcome.units,
-        decision?.quota && outcome.units > 0 ? { windowStart: decision.quota.windowStart, period: decision.quota.period } : undefined,
-      );
-    }
-    countCode(response.code);
-    metrics.verifyDuration.observe((performance.now() - started) / 1000);
+    const { response, decision } = await verification(request.body);
+    reply.headers(limitResponseHeaders(decision));
     return response;
   });
 
