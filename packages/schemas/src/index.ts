@@ -8,4 +8,5 @@ export * from './events.js';
 export * from './key-format.js';
 export * from './problem.js';
 export * from './api.js';
+export * from './api-consumers.js';
 export * from './gateway-refusals.js';
