@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConsumerId, Instant, KeyId, PlanId, Reason } from './common.js';
 import {
   CheckName,
+  KeyRequestId,
   ConsumerStatus,
   Credits,
   Email,
@@ -143,7 +144,8 @@ export const ListPlansQuery = z
   })
   .strict();
 
-export const KeyRequestStatus = z.enum(['pending', 'issued', 'rejected', 'claimed']).meta({ id: 'KeyRequestStatus' });
+/** `approved`: ready to claim (the key exists already when the plan needs no approval). */
+export const KeyRequestStatus = z.enum(['pending', 'approved', 'rejected', 'claimed']).meta({ id: 'KeyRequestStatus' });
 
 export const CreateKeyRequestBody = z
   .object({ planId: PlanId, name: z.string().min(1).max(200).optional() })
@@ -152,7 +154,7 @@ export const CreateKeyRequestBody = z
 
 export const KeyRequest = z
   .object({
-    id: z.string(),
+    id: KeyRequestId,
     consumerId: ConsumerId,
     planId: PlanId,
     name: z.string().nullable(),

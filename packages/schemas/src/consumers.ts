@@ -141,6 +141,50 @@ export const PlanDefined = PlanTerms.extend({ planId: PlanId, version: z.literal
 export const PlanRevised = PlanTerms.extend({ planId: PlanId, version: z.int().min(2) }).strict();
 export const PlanRetired = z.object({ planId: PlanId, reason: Reason.nullable() }).strict();
 
+type Schemas<T extends Record<string, z.ZodType>> = { [K in keyof T]: { type: K; data: z.infer<T[K]> } }[keyof T];
+
+/**
+ * Key requests (`keyrequest-<id>`): a consumer asks for a key on a plan. On a plan without
+ * approval the request is approved (and its key issued) at once; otherwise it waits for an
+ * operator. The requester collects the secret once, with the claim token it got with the request;
+ * only the token's SHA-256 digest is stored.
+ */
+export const KeyRequestId = z
+  .string()
+  .regex(/^kr_[0-9A-Za-z]{16,32}$/, 'must be a key request id such as kr_3kTz8Qm2Xw9bLp0R')
+  .meta({ id: 'KeyRequestId' });
+
+export const KeyRequested = z
+  .object({
+    requestId: KeyRequestId,
+    consumerId: ConsumerId,
+    planId: PlanId,
+    name: z.string().min(1).max(200).nullable(),
+    claimDigest: z.string().regex(/^[0-9a-f]{64}$/),
+  })
+  .strict();
+export const KeyRequestApproved = z
+  .object({
+    requestId: KeyRequestId,
+    /** `plan` when the plan needs no approval. */
+    reviewer: z.string().max(100),
+    reason: Reason.nullable(),
+    /** The key issued with the approval; null when it is issued at claim time. */
+    keyId: z.string().nullable(),
+  })
+  .strict();
+export const KeyRequestRejected = z.object({ requestId: KeyRequestId, reviewer: z.string().max(100), reason: Reason.nullable() }).strict();
+export const KeyRequestClaimed = z.object({ requestId: KeyRequestId, keyId: z.string() }).strict();
+
+export const keyRequestEventSchemas = { KeyRequested, KeyRequestApproved, KeyRequestRejected, KeyRequestClaimed } as const;
+export type KeyRequestEvent = Schemas<typeof keyRequestEventSchemas>;
+export const KEY_REQUEST_EVENT_VERSIONS: Record<KeyRequestEvent['type'], number> = {
+  KeyRequested: 1,
+  KeyRequestApproved: 1,
+  KeyRequestRejected: 1,
+  KeyRequestClaimed: 1,
+};
+
 export const consumerEventSchemas = {
   ConsumerRegistered,
   ConsumerCheckRecorded,
@@ -153,7 +197,6 @@ export const consumerEventSchemas = {
 
 export const planEventSchemas = { PlanDefined, PlanRevised, PlanRetired } as const;
 
-type Schemas<T extends Record<string, z.ZodType>> = { [K in keyof T]: { type: K; data: z.infer<T[K]> } }[keyof T];
 export type ConsumerEvent = Schemas<typeof consumerEventSchemas>;
 export type PlanEvent = Schemas<typeof planEventSchemas>;
 

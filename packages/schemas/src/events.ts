@@ -6,7 +6,14 @@
 import { z } from 'zod';
 import { ConsumerId, Instant, KeyId, Meta, PlanId, Reason } from './common.js';
 import { Quota, RateLimit } from './limits.js';
-import { CONSUMER_EVENT_VERSIONS, consumerEventSchemas, PLAN_EVENT_VERSIONS, planEventSchemas } from './consumers.js';
+import {
+  CONSUMER_EVENT_VERSIONS,
+  consumerEventSchemas,
+  KEY_REQUEST_EVENT_VERSIONS,
+  keyRequestEventSchemas,
+  PLAN_EVENT_VERSIONS,
+  planEventSchemas,
+} from './consumers.js';
 import { Permission } from './permissions.js';
 import { EndpointRule, Scope } from './scopes.js';
 
@@ -117,6 +124,7 @@ export const eventSchemas = {
   UsageRecorded,
   ...consumerEventSchemas,
   ...planEventSchemas,
+  ...keyRequestEventSchemas,
 } as const;
 
 export type EventType = keyof typeof eventSchemas;
@@ -140,6 +148,7 @@ export const CURRENT_SCHEMA_VERSION: Record<EventType, number> = {
   UsageRecorded: 1,
   ...CONSUMER_EVENT_VERSIONS,
   ...PLAN_EVENT_VERSIONS,
+  ...KEY_REQUEST_EVENT_VERSIONS,
 };
 
 export function isEventType(type: string): type is EventType {
@@ -171,6 +180,7 @@ export function upcastEvent(type: string, schemaVersion: number, data: unknown):
  */
 export const PRIVATE_EVENT_FIELDS: Partial<Record<EventType, readonly string[]>> = {
   KeyIssued: ['digest'],
+  KeyRequested: ['claimDigest'],
 };
 
 /** Metadata that only keyledger itself needs (replay detection); hidden from public views too. */

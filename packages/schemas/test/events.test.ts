@@ -99,6 +99,10 @@ const examples = {
     price: null,
   },
   PlanRetired: { planId: 'starter', reason: null },
+  KeyRequested: { requestId: 'kr_0123456789abcdefAB', consumerId: 'acme', planId: 'starter', name: 'checkout', claimDigest: 'cd'.repeat(32) },
+  KeyRequestApproved: { requestId: 'kr_0123456789abcdefAB', reviewer: 'plan', reason: null, keyId: keyId },
+  KeyRequestRejected: { requestId: 'kr_0123456789abcdefAB', reviewer: 'key_reviewer', reason: 'unknown company' },
+  KeyRequestClaimed: { requestId: 'kr_0123456789abcdefAB', keyId },
 } satisfies { [T in EventType]: EventData<T> };
 
 const types = Object.keys(eventSchemas) as EventType[];
@@ -121,7 +125,7 @@ describe('event schemas', () => {
 
   it.each(types)('%s rejects a missing field (its aggregate id)', (type) => {
     const example = examples[type] as Record<string, unknown>;
-    const idField = ['keyId', 'consumerId', 'planId'].find((field) => field in example) as string;
+    const idField = ['keyId', 'requestId', 'consumerId', 'planId'].find((field) => field in example) as string;
     const { [idField]: _id, ...rest } = example;
     expect(eventSchemas[type].safeParse(rest).success).toBe(false);
     expect(() => validateEventData(type, rest)).toThrow(new RegExp(idField));
