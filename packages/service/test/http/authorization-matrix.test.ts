@@ -68,7 +68,7 @@ async function send(method: string, path: string, key: string | null, header = '
   const controller = new AbortController();
   const withBody = method !== 'GET' && method !== 'HEAD';
   // Forward-auth also wants the consumer's own key where the gateway forwards it.
-  const consumerKey = header === 'authorization' ? {} : { authorization: `Bearer ${credentials.get('consumer key')}` };
+  const consumerKey: Record<string, string> = header === 'authorization' ? {} : { authorization: `Bearer ${credentials.get('consumer key')}` };
   const response = await fetch(`${baseUrl}${path}`, {
     method,
     headers: {
