@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { keyHint, parseKey } from '@keyledger/schemas';
+import { type IssueKeyRequest, keyHint, parseKey } from '@keyledger/schemas';
 import type { Logger } from 'pino';
 import { digestKey, generateKey } from '../domain/key-material.js';
 import { HOST_OPERATOR_AUTHORITY, KeyDomainError, SYSTEM_AUTHORITY } from '../domain/keys/index.js';
@@ -18,6 +18,20 @@ import type { KeyCommands } from './key-commands.js';
 
 export const ROOT_CONSUMER = 'keyledger-root';
 const SYSTEM = { actor: { kind: 'system' as const, id: 'bootstrap' }, authority: SYSTEM_AUTHORITY, requestId: null, sourceAddress: null };
+
+/** What a root key is: an admin management key of keyledger's own consumer. */
+function rootKeyRequest(name: string): IssueKeyRequest {
+  return {
+    consumerId: ROOT_CONSUMER,
+    name: name.slice(0, 200),
+    environment: 'live',
+    kind: 'management',
+    scopes: [],
+    endpoints: [],
+    permissions: ['admin'],
+    meta: {},
+  };
+}
 
 export class RootKeyError extends Error {
   override name = 'RootKeyError';
@@ -48,20 +62,7 @@ export async function ensureRootKey(options: {
     keyId = deterministicKeyId('root', 'bootstrap');
   }
   try {
-    await commands.issue(
-      {
-        consumerId: ROOT_CONSUMER,
-        name: 'root',
-        environment: 'live',
-        kind: 'management',
-        scopes: [],
-        endpoints: [],
-        permissions: ['admin'],
-        meta: {},
-      },
-      SYSTEM,
-      { keyId, material },
-    );
+    await commands.issue(rootKeyRequest('root'), SYSTEM, { keyId, material });
   } catch (error) {
     // Another instance bootstrapped at the same moment: its root key stands, ours was never written.
     // The command handler retries a lost append, and the retry then finds the key: KEY_EXISTS.
@@ -127,19 +128,7 @@ export async function resetRootKey(options: {
     sourceAddress: null,
   };
   const at = (options.now ?? (() => new Date()))();
-  const issued = await options.commands.issue(
-    {
-      consumerId: ROOT_CONSUMER,
-      name: `root (reset by ${options.operator} at ${at.toISOString()})`.slice(0, 200),
-      environment: 'live',
-      kind: 'management',
-      scopes: [],
-      endpoints: [],
-      permissions: ['admin'],
-      meta: {},
-    },
-    ctx,
-  );
+  const issued = await options.commands.issue(rootKeyRequest(`root (reset by ${options.operator} at ${at.toISOString()})`), ctx);
   if (issued.secret === null) throw new RootKeyError('the new admin key was written but its secret could not be returned');
   const revoked: string[] = [];
   if (options.revokePrevious) {

@@ -5,6 +5,7 @@
  * text that some backend could not store as given.
  */
 import { eventSchemas, type EventType } from '@keyledger/schemas';
+import { DomainError } from './errors.js';
 
 /** Returns the problems with `event`, or null when it may be written. */
 export function eventProblems(event: { type: EventType; data: unknown }): string | null {
@@ -42,6 +43,15 @@ function findUnstorableText(value: unknown, path: (string | number)[]): (string 
     }
   }
   return null;
+}
+
+/** The decided events, each checked; the first problem refuses the command (INVALID_ARGUMENT). */
+export function validated<E extends { type: EventType; data: unknown }>(events: E[]): E[] {
+  for (const event of events) {
+    const problems = eventProblems(event);
+    if (problems !== null) throw new DomainError('INVALID_ARGUMENT', problems);
+  }
+  return events;
 }
 
 /** Drops repeats, keeping the first occurrence's position. */

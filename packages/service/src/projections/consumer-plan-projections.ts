@@ -4,7 +4,7 @@ import { type ConsumerState, evolveConsumer } from '../domain/consumers/index.js
 import { evolveKeyRequest, type KeyRequestState } from '../domain/key-requests/decide.js';
 import { evolvePlan, type PlanState } from '../domain/plans/index.js';
 import type { RecordedEvent } from '../store/port.js';
-import { AggregateReadModel } from './aggregate-projection.js';
+import { AggregateReadModel, type AggregateReadModelOptions } from './aggregate-projection.js';
 
 const asEvent = <E>(recorded: RecordedEvent) => ({ type: recorded.type, data: recorded.data }) as E;
 
@@ -12,38 +12,21 @@ export type ConsumerReadModel = AggregateReadModel<ConsumerState, ConsumerEvent>
 export type PlanReadModel = AggregateReadModel<PlanState, PlanEvent>;
 export type KeyRequestReadModel = AggregateReadModel<KeyRequestState, KeyRequestEvent>;
 
-export function createConsumerReadModel(): ConsumerReadModel {
-  return new AggregateReadModel<ConsumerState, ConsumerEvent>({
-    name: 'consumers',
-    category: 'consumer',
-    toEvent: asEvent,
-    evolve: evolveConsumer,
-    idOf: (state) => state.id,
-    statusOf: (state) => state.status,
-    createdAtOf: (state) => state.createdAt,
-  });
+/** Every aggregate state here has an id and a creation time; only the fold and the status differ. */
+function readModel<State extends { id: string; createdAt: string }, Event>(
+  name: string,
+  category: string,
+  evolve: AggregateReadModelOptions<State, Event>['evolve'],
+  statusOf: (state: State) => string,
+) {
+  return new AggregateReadModel<State, Event>({ name, category, toEvent: asEvent, evolve, statusOf, idOf: (s) => s.id, createdAtOf: (s) => s.createdAt });
 }
 
-export function createPlanReadModel(): PlanReadModel {
-  return new AggregateReadModel<PlanState, PlanEvent>({
-    name: 'plans',
-    category: 'plan',
-    toEvent: asEvent,
-    evolve: evolvePlan,
-    idOf: (state) => state.id,
-    statusOf: (state) => (state.retired ? 'retired' : 'active'),
-    createdAtOf: (state) => state.createdAt,
-  });
-}
+export const createConsumerReadModel = (): ConsumerReadModel =>
+  readModel<ConsumerState, ConsumerEvent>('consumers', 'consumer', evolveConsumer, (state) => state.status);
 
-export function createKeyRequestReadModel(): KeyRequestReadModel {
-  return new AggregateReadModel<KeyRequestState, KeyRequestEvent>({
-    name: 'key-requests',
-    category: 'keyrequest',
-    toEvent: asEvent,
-    evolve: evolveKeyRequest,
-    idOf: (state) => state.id,
-    statusOf: (state) => state.status,
-    createdAtOf: (state) => state.createdAt,
-  });
-}
+export const createPlanReadModel = (): PlanReadModel =>
+  readModel<PlanState, PlanEvent>('plans', 'plan', evolvePlan, (state) => (state.retired ? 'retired' : 'active'));
+
+export const createKeyRequestReadModel = (): KeyRequestReadModel =>
+  readModel<KeyRequestState, KeyRequestEvent>('key-requests', 'keyrequest', evolveKeyRequest, (state) => state.status);

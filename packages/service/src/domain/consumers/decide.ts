@@ -5,18 +5,13 @@
  */
 import type { ConsumerEvent } from '@keyledger/schemas';
 import { DomainError } from '../errors.js';
-import { eventProblems } from '../validate-event.js';
+import { validated } from '../validate-event.js';
 import type { ConsumerCommand } from './commands.js';
 import { latestChecks } from './evolve.js';
 import type { ConsumerState } from './state.js';
 
 export function decideConsumer(command: ConsumerCommand, state: ConsumerState | null): ConsumerEvent[] {
-  const events = decideUnchecked(command, state);
-  for (const event of events) {
-    const problems = eventProblems(event);
-    if (problems !== null) throw new DomainError('INVALID_ARGUMENT', problems);
-  }
-  return events;
+  return validated(decideUnchecked(command, state));
 }
 
 function decideUnchecked(command: ConsumerCommand, state: ConsumerState | null): ConsumerEvent[] {

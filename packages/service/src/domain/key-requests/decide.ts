@@ -8,7 +8,7 @@
  */
 import type { KeyRequestEvent } from '@keyledger/schemas';
 import { DomainError } from '../errors.js';
-import { eventProblems } from '../validate-event.js';
+import { validated } from '../validate-event.js';
 
 export type KeyRequestStatus = 'pending' | 'approved' | 'rejected' | 'claimed';
 
@@ -63,12 +63,7 @@ export function evolveKeyRequest(state: KeyRequestState | null, event: KeyReques
 }
 
 export function decideKeyRequest(command: KeyRequestCommand, state: KeyRequestState | null): KeyRequestEvent[] {
-  const events = decideUnchecked(command, state);
-  for (const event of events) {
-    const problems = eventProblems(event);
-    if (problems !== null) throw new DomainError('INVALID_ARGUMENT', problems);
-  }
-  return events;
+  return validated(decideUnchecked(command, state));
 }
 
 function decideUnchecked(command: KeyRequestCommand, state: KeyRequestState | null): KeyRequestEvent[] {

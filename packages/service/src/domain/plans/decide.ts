@@ -6,7 +6,7 @@
  */
 import type { PlanEvent, PlanTerms } from '@keyledger/schemas';
 import { DomainError } from '../errors.js';
-import { eventProblems, unique } from '../validate-event.js';
+import { unique, validated } from '../validate-event.js';
 import type { PlanState } from './state.js';
 
 /** Terms as a caller sends them: money fields may still be fractions (refused by decide). */
@@ -20,12 +20,7 @@ export type PlanCommand =
   | { type: 'RetirePlan'; reason: string | null };
 
 export function decidePlan(command: PlanCommand, state: PlanState | null): PlanEvent[] {
-  const events = decideUnchecked(command, state);
-  for (const event of events) {
-    const problems = eventProblems(event);
-    if (problems !== null) throw new DomainError('INVALID_ARGUMENT', problems);
-  }
-  return events;
+  return validated(decideUnchecked(command, state));
 }
 
 function decideUnchecked(command: PlanCommand, state: PlanState | null): PlanEvent[] {
