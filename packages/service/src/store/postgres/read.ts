@@ -86,23 +86,31 @@ export function readStatements({ quoted: s }: SchemaNames): ReadStatements {
       where e.stream_id = $1 and e.stream_revision <= $2::bigint order by e.stream_revision desc limit $3`,
     // One statement, one snapshot: the fence, the head, the rows below the fence and whether
     // committed rows wait above it all come from the same instant. The left join returns the
-    // fence even with no rows. The head: every checkpoint this store issues is at most
+    // fence even with no rows; the materialised CTE computes the fence row once, not per row. The head: every checkpoint this store issues is at most
     // (xmax, 0) (committed xids are below xmax, the fence is at most xmax, and xmax never goes
     // down) with a position at most the largest committed one.
-    all: `select f.fence::text as fence, f.hidden, f.head_xid::text as head_xid, f.head_position::text as head_position,
-        ${EVENT_COLUMNS}
-      from (
-        select x.fence, x.head_xid, x.head_position, exists (
-            select 1 from ${s}.kl_events h
-            where h.transaction_id >= x.fence
-              and (h.transaction_id, h.position) > ($1::xid8, $2::bigint)
+    all: `with f as materialized (
+        select x.fence, x.head_xid, x.head_position, (
+            -- First match in index order, not EXISTS: the planner then walks the
+            -- (transaction id, position) index up from the fence (usually no rows at all)
+            -- instead of scanning the table for a row it does not expect to find.
+            -- One row bound, max((fence, -1), after), so the index scan starts right there.
+            select h.position from ${s}.kl_events h
+            where (h.transaction_id, h.position) > (
+                case when x.fence > $1::xid8 then x.fence else $1::xid8 end,
+                case when x.fence > $1::xid8 then -1 else $2::bigint end)
               and ($3::text[] is null or h.category = any($3::text[]))
               and ($4::text[] is null or h.event_type = any($4::text[]))
-          ) as hidden
+            order by h.transaction_id, h.position
+            limit 1
+          ) is not null as hidden
         from (select ${FENCE_SQL} as fence,
             pg_snapshot_xmax(pg_current_snapshot()) as head_xid,
             (select coalesce(max(m.position), 0) from ${s}.kl_events m) as head_position) x
-      ) f
+      )
+      select f.fence::text as fence, f.hidden, f.head_xid::text as head_xid, f.head_position::text as head_position,
+        ${EVENT_COLUMNS}
+      from f
       left join lateral (
         select * from ${s}.kl_events k
         where k.transaction_id < f.fence
