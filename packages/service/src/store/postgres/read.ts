@@ -15,7 +15,8 @@
  *
  * "Known to belong to another database": the xid is the backend_xid of a session of another
  * database in pg_stat_activity, or a prepared transaction of another database in
- * pg_prepared_xacts (a prepared transaction has no session but stays in progress).
+ * pg_prepared_xacts (a prepared transaction has no session but stays in progress). Both views
+ * show these columns to every role, so the store needs no extra privilege.
  *
  * Why it is gap-free. Take an event E of our table that S does not show (committed later or in
  * flight). kl_events lives in current_database(), and only a transaction of this database can
