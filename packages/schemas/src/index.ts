@@ -2,6 +2,7 @@ export * from './common.js';
 export * from './scopes.js';
 export * from './access.js';
 export * from './limits.js';
+export * from './gcra.js';
 export * from './permissions.js';
 export * from './consumers.js';
 export * from './events.js';

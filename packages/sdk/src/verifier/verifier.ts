@@ -214,7 +214,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       .then((key) => {
         if (!fillAllowed(start, keyId)) return;
         const facts = factsFromKey(key);
-        const local = mode === 'local' && result.code === 'VALID' && (facts.rateLimit || facts.quota) ? seedLocalLimits(result, now()) : undefined;
+        const local = mode === 'local' && result.code === 'VALID' && (facts.rateLimit || facts.quota) ? seedLocalLimits(result, facts, now()) : undefined;
         store(digest, facts, local);
       })
       .catch((error: unknown) => {
@@ -245,7 +245,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const result = await remote(key, digest, context, cost, false);
       const current = keys.peek(digest);
       if (current === entry && (result.code === 'VALID' || result.code === 'RATE_LIMITED' || result.code === 'QUOTA_EXCEEDED')) {
-        current.local = seedLocalLimits(result, now());
+        current.local = seedLocalLimits(result, current.facts, now());
       }
       return result;
     }
@@ -253,7 +253,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const outcome = checkLocalLimits(entry.facts, local, cost, t, reportIntervalMs);
     if (outcome.kind === 'report') {
       const result = await remote(key, digest, context, outcome.units, false);
-      afterReport(local, result, entry.facts, cost, now());
+      afterReport(local, result, entry.facts, now());
       return result;
     }
     stats.hits++;

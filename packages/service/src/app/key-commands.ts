@@ -30,7 +30,6 @@ import {
 import { deriveKey, generateKey, newKeyId } from '../domain/key-material.js';
 import { WrongExpectedRevisionError } from '../store/errors.js';
 import type { EventStore, RecordedEvent } from '../store/port.js';
-import { readWholeStream } from '../store/read-whole-stream.js';
 import type { ProjectionRunner } from '../projections/runner.js';
 import { conflict, idempotencyMismatch, notFound, preconditionFailed } from './errors.js';
 import { deterministicKeyId, deterministicUuid } from './ids.js';
@@ -242,7 +241,7 @@ export class KeyCommands {
   }
 
   async #load(keyId: string): Promise<LoadedStream> {
-    const events = await readWholeStream(this.options.store, keyStream(keyId));
+    const events = await this.options.store.readStream(keyStream(keyId));
     return { events, state: foldKey(events.map(toDomain)) };
   }
 

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { createKeyledger } from '../app/keyledger.js';
 import { ConfigError, loadConfig } from '../config/config.js';
-import { createLogger } from '../logging.js';
+import { createLogger, tolerateClosedStdout, writeStdout } from '../logging.js';
 import { registerRootKeyCommands } from './root-key.js';
 
 const program = new Command()
@@ -49,6 +49,8 @@ function fail(message: string, code = 1): never {
 registerRootKeyCommands(program, fail);
 
 async function serve(): Promise<void> {
+  // Before anything is written: a closed stdout must neither crash the service nor stall its shutdown.
+  tolerateClosedStdout();
   let config;
   try {
     config = loadConfig();
@@ -70,7 +72,15 @@ async function serve(): Promise<void> {
   }
   if (service.createdRootKey) {
     // The one place a plaintext key is printed: stdout, once, at bootstrap; never a log line.
-    process.stdout.write(`keyledger root key (shown once, store it safely): ${service.createdRootKey}\n`);
+    // Not awaited: a stdout nobody reads must not hold up the start.
+    void writeStdout(`keyledger root key (shown once, store it safely): ${service.createdRootKey}\n`).then((shown) => {
+      if (shown) return;
+      // Never the key itself: stderr may well end up in a log.
+      process.stderr.write(
+        'keyledger: stdout is closed, so the new root key could not be shown; it cannot be shown again. ' +
+          'Set KEYLEDGER_ROOT_KEY to bootstrap with a key of your own on a fresh ledger.\n',
+      );
+    });
   }
   await service.app.listen({ port: config.port, host: config.host });
   const address = service.app.server.address();

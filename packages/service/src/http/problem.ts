@@ -9,9 +9,11 @@ import { hasZodFastifySchemaValidationErrors, ResponseSerializationError } from 
 import { AppError } from '../app/errors.js';
 import { DomainError } from '../domain/errors.js';
 import {
+  CheckpointBeyondHeadError,
   DuplicateEventIdError,
   InvalidAppendError,
   InvalidCheckpointError,
+  InvalidReadError,
   StoreClosedError,
   StoreUnavailableError,
   WrongExpectedRevisionError,
@@ -85,6 +87,24 @@ export function problemFor(error: unknown, request: FastifyRequest): { problem: 
       },
       internal: false,
     };
+  }
+  if (error instanceof CheckpointBeyondHeadError) {
+    // Before InvalidCheckpointError (its parent): the client must learn that its checkpoint is
+    // from somewhere else (another deployment, a restored backup), not that it is malformed.
+    return {
+      problem: {
+        ...base,
+        type: PROBLEM_TYPES.validation,
+        title: 'Checkpoint beyond the head of the ledger',
+        status: 400,
+        detail: `${error.message}; resume from a checkpoint this service returned, or omit \`after\` to read from the start`,
+        errors: [{ path: request.headers['last-event-id'] ? 'headers.last-event-id' : 'querystring.after', message: 'beyond the head of the ledger' }],
+      },
+      internal: false,
+    };
+  }
+  if (error instanceof InvalidReadError) {
+    return { problem: { ...base, type: PROBLEM_TYPES.validation, title: 'Invalid read', status: 400, detail: error.message }, internal: false };
   }
   if (error instanceof InvalidCheckpointError) {
     return {

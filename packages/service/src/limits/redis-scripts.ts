@@ -3,7 +3,7 @@
  * without interleaving other commands), so N service instances sharing Redis stay exact.
  * The clock is Redis `TIME` unless the caller passes one, so instance clock skew cannot matter.
  *
- * The GCRA part mirrors gcra.ts and the calendar part mirrors quota-window.ts; the Redis tests check
+ * The GCRA part mirrors gcraStep (packages/schemas/src/gcra.ts) and the calendar part mirrors quota-window.ts; the Redis tests check
  * that both agree. Numbers written back to Redis go through string.format('%.0f') because Lua 5.1's
  * default number-to-string conversion keeps only 14 significant digits (microsecond timestamps have 16).
  */

@@ -36,9 +36,29 @@ export class InvalidAppendError extends EventStoreError {
 /** A checkpoint string that this store did not issue. */
 export class InvalidCheckpointError extends EventStoreError {
   override name = 'InvalidCheckpointError';
-  constructor(readonly checkpoint: string) {
-    super(`invalid checkpoint '${checkpoint.slice(0, 64)}'`);
+  constructor(
+    readonly checkpoint: string,
+    message = `invalid checkpoint '${checkpoint.slice(0, 64)}'`,
+  ) {
+    super(message);
   }
+}
+
+/**
+ * A well-formed checkpoint past everything this store has written: it cannot have been issued by
+ * this store (a checkpoint from another database, a restored backup, or made up). Reading after it
+ * would silently skip every event up to it, so readAll refuses it instead.
+ */
+export class CheckpointBeyondHeadError extends InvalidCheckpointError {
+  override name = 'CheckpointBeyondHeadError';
+  constructor(checkpoint: string) {
+    super(checkpoint, `checkpoint '${checkpoint.slice(0, 64)}' is beyond the head of the log: this store never issued it`);
+  }
+}
+
+/** Read arguments the store cannot honour (a bad revision, count, direction or filter): nothing was read. */
+export class InvalidReadError extends EventStoreError {
+  override name = 'InvalidReadError';
 }
 
 /** The backend cannot be reached or did not answer in time. */

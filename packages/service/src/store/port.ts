@@ -59,19 +59,35 @@ export interface AppendResult {
   replayed: boolean;
 }
 
+/**
+ * One contract for every backend (store/read-options.ts checks it, the contract suite proves it):
+ * readStream returns every event of the stream unless `maxCount` says otherwise; a stream that
+ * does not exist reads as []. Bad arguments throw InvalidReadError.
+ */
 export interface ReadStreamOptions {
+  /**
+   * Inclusive. Default 'start' forwards, 'end' backwards. Forwards from 'end' or past the last
+   * revision reads nothing; backwards from past the last revision starts at the last one.
+   */
   fromRevision?: number | 'start' | 'end';
+  /** At most this many events, an integer >= 0 (0 reads nothing). Default: all of them. */
   maxCount?: number;
   direction?: 'forwards' | 'backwards';
 }
 
 export interface ReadAllOptions {
-  /** Read events strictly after this checkpoint; undefined reads from the beginning. */
+  /**
+   * Read events strictly after this checkpoint; undefined reads from the beginning. A checkpoint
+   * this store did not issue throws InvalidCheckpointError; a well-formed one past the head of
+   * the log (from another store, or made up) throws CheckpointBeyondHeadError, never an empty page
+   * that would skip everything up to it.
+   */
   after?: string;
+  /** Page size, an integer >= 1: default 1000, larger values are capped at 10 000. */
   maxCount?: number;
-  /** Only events of these stream categories (e.g. `key`). */
+  /** Only events of these stream categories (e.g. `key`); [] means no filter. */
   categories?: readonly string[];
-  /** Only events of these types (e.g. `KeyRevoked`). */
+  /** Only events of these types (e.g. `KeyRevoked`); [] means no filter. */
   types?: readonly string[];
 }
 

@@ -7,9 +7,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  CheckpointBeyondHeadError,
   DuplicateEventIdError,
   InvalidAppendError,
   InvalidCheckpointError,
+  InvalidReadError,
   StoreClosedError,
   WrongExpectedRevisionError,
 } from '../../src/store/errors.js';
@@ -19,10 +21,18 @@ import type {
   EventValidator,
   ExpectedRevision,
   NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
   RecordedEvent,
 } from '../../src/store/port.js';
 
 export type OpenEventStore = (opts: { validate?: EventValidator }) => Promise<EventStore>;
+
+/** What the suite needs to know about a backend's checkpoint format. */
+export interface CheckpointFormat {
+  /** Well-formed checkpoints of this backend that lie past `head` (the newest checkpoint issued). */
+  beyond(head: string): string[];
+}
 
 /** A category no other test uses (categories cannot contain '-'). */
 function uniqueCategory(): string {
@@ -81,7 +91,7 @@ async function readAllPages(
   throw new Error('readAll never reached the end of the log');
 }
 
-export function describeEventStoreContract(name: string, open: OpenEventStore): void {
+export function describeEventStoreContract(name: string, open: OpenEventStore, checkpoints: CheckpointFormat): void {
   describe(`event store contract: ${name}`, () => {
     let store: EventStore;
     const extraStores: EventStore[] = [];
@@ -234,6 +244,45 @@ export function describeEventStoreContract(name: string, open: OpenEventStore): 
         expect(await store.readStream(missing)).toEqual([]);
         expect(await store.readStream(missing, { direction: 'backwards' })).toEqual([]);
         expect(await store.readStream(missing, { fromRevision: 3, maxCount: 1 })).toEqual([]);
+        expect(await store.readStream(missing, { fromRevision: 'end' })).toEqual([]);
+      });
+
+      it('reads every event by default, in both directions, however long the stream', async () => {
+        // Longer than any page size a backend might be tempted to apply by default.
+        const long = uniqueStream();
+        await store.appendToStream(long, numbered(1_500));
+        const forwards = await store.readStream(long);
+        expect(revisions(forwards)).toEqual(Array.from({ length: 1_500 }, (_, i) => i));
+        const backwards = await store.readStream(long, { direction: 'backwards' });
+        expect(revisions(backwards)).toEqual(Array.from({ length: 1_500 }, (_, i) => 1_499 - i));
+        expect(revisions(await store.readStream(long, { fromRevision: 1_000 }))).toHaveLength(500);
+      });
+
+      it('maxCount 0 reads nothing; forwards from the end or past the last revision reads nothing', async () => {
+        expect(await store.readStream(stream, { maxCount: 0 })).toEqual([]);
+        expect(await store.readStream(stream, { direction: 'backwards', maxCount: 0 })).toEqual([]);
+        expect(await store.readStream(stream, { fromRevision: 'end', maxCount: 5 })).toEqual([]);
+        expect(await store.readStream(stream, { fromRevision: 10 })).toEqual([]);
+        expect(await store.readStream(stream, { fromRevision: Number.MAX_SAFE_INTEGER })).toEqual([]);
+        expect(revisions(await store.readStream(stream, { direction: 'backwards', fromRevision: Number.MAX_SAFE_INTEGER, maxCount: 1 }))).toEqual([9]);
+        expect(revisions(await store.readStream(stream, { fromRevision: 9, maxCount: 1_000_000 }))).toEqual([9]);
+      });
+
+      it.each<[string, ReadStreamOptions | undefined, unknown]>([
+        ['maxCount -1', { maxCount: -1 }, undefined],
+        ['maxCount 1.5', { maxCount: 1.5 }, undefined],
+        ['maxCount NaN', { maxCount: Number.NaN }, undefined],
+        ['maxCount Infinity', { maxCount: Number.POSITIVE_INFINITY }, undefined],
+        ['maxCount "5"', { maxCount: '5' as unknown as number }, undefined],
+        ['fromRevision -1', { fromRevision: -1 }, undefined],
+        ['fromRevision 1.5', { fromRevision: 1.5 }, undefined],
+        ['fromRevision "latest"', { fromRevision: 'latest' as 'end' }, undefined],
+        ['fromRevision NaN', { fromRevision: Number.NaN }, undefined],
+        ['direction "sideways"', { direction: 'sideways' as 'forwards' }, undefined],
+        ['a stream name that is not a string', undefined, 42],
+      ])('rejects %s with InvalidReadError', async (_, options, badStream) => {
+        const error = await rejectionOf(store.readStream((badStream ?? stream) as string, options));
+        expect(error).toBeInstanceOf(InvalidReadError);
       });
     });
 
@@ -343,6 +392,51 @@ export function describeEventStoreContract(name: string, open: OpenEventStore): 
 
       it.each(['not-a-checkpoint', '', 'x'.repeat(500), '💥', '{"p":1}'])('rejects the checkpoint %j', async (bad) => {
         expect(await rejectionOf(store.readAll({ after: bad }))).toBeInstanceOf(InvalidCheckpointError);
+      });
+
+      it('rejects a well-formed checkpoint beyond the head with CheckpointBeyondHeadError, not a page that skips to it', async () => {
+        const head = await headMarker();
+        const beyond = checkpoints.beyond(head);
+        expect(beyond.length).toBeGreaterThan(0);
+        for (const checkpoint of beyond) {
+          expect(store.compareCheckpoints(checkpoint, head), checkpoint).toBeGreaterThan(0);
+          const error = await rejectionOf(store.readAll({ after: checkpoint }));
+          expect(error, checkpoint).toBeInstanceOf(CheckpointBeyondHeadError);
+          expect(error, checkpoint).toBeInstanceOf(InvalidCheckpointError);
+          expect((error as Error).message).toContain('beyond the head');
+          expect(await rejectionOf(store.readAll({ after: checkpoint, types: ['Marker'] })), checkpoint).toBeInstanceOf(
+            CheckpointBeyondHeadError,
+          );
+        }
+        // Every checkpoint the store hands out stays accepted: the head, and where a page resumes.
+        const atHead = await store.readAll({ after: head });
+        expect(atHead.events).toEqual([]);
+        const resumed = await store.readAll({ after: atHead.checkpoint, categories: [uniqueCategory()] });
+        expect(resumed.events).toEqual([]);
+        await store.readAll({ after: resumed.checkpoint });
+      });
+
+      it.each<[string, ReadAllOptions]>([
+        ['maxCount 0', { maxCount: 0 }],
+        ['maxCount -1', { maxCount: -1 }],
+        ['maxCount 1.5', { maxCount: 1.5 }],
+        ['maxCount NaN', { maxCount: Number.NaN }],
+        ['categories that are not an array', { categories: 'acct' as unknown as string[] }],
+        ['types that are not strings', { types: [1] as unknown as string[] }],
+      ])('rejects %s with InvalidReadError', async (_, options) => {
+        expect(await rejectionOf(store.readAll(options))).toBeInstanceOf(InvalidReadError);
+      });
+
+      it('an empty filter list means no filter; a maxCount above the cap is capped, not refused', async () => {
+        const category = uniqueCategory();
+        const start = await headMarker();
+        const appended = await store.appendToStream(uniqueStream(category), numbered(3));
+        for (const options of [{ categories: [] }, { types: [] }, { categories: [], types: [] }]) {
+          const page = await store.readAll({ after: start, ...options });
+          expect(page.events.filter((e) => e.category === category)).toEqual(appended.events);
+        }
+        const capped = await store.readAll({ after: start, maxCount: 1_000_000 });
+        expect(capped.events.filter((e) => e.category === category)).toEqual(appended.events);
       });
     });
 

@@ -1,8 +1,8 @@
 /**
  * PostgreSQL test helpers: each suite works in its own uniquely named schema and drops it after.
  *
- * The snapshot fence is cluster-wide: a test that holds a writer's transaction open hides every
- * later commit from global readers in every schema. The fence test therefore takes an exclusive
+ * The snapshot fence spans the database: a test that holds a writer's transaction open hides every
+ * later commit from global readers in every schema of it. The fence test therefore takes an exclusive
  * advisory lock for its whole run, and suites reading the global log take it shared, so the two
  * never overlap when vitest runs the files in parallel.
  */
@@ -32,6 +32,26 @@ export async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>
 
 export async function dropSchema(schema: string): Promise<void> {
   await withAdminClient((client) => client.query(`drop schema if exists "${schema}" cascade`));
+}
+
+/**
+ * Runs `work` with a client connected to a database of its own on the same server (created for
+ * the call, dropped after, even if connections are left open).
+ */
+export async function withOtherDatabase<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const name = uniqueSchemaName('kl_other_db');
+  await withAdminClient((client) => client.query(`create database "${name}"`));
+  const url = new URL(TEST_DATABASE_URL as string);
+  url.pathname = `/${name}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+    await withAdminClient((admin) => admin.query(`drop database if exists "${name}" with (force)`));
+  }
 }
 
 /** Key of the advisory lock that keeps fence-holding tests apart from global readers. */

@@ -18,6 +18,7 @@ import {
   TEST_DATABASE_URL,
   uniqueSchemaName,
   withAdminClient,
+  withOtherDatabase,
 } from './pg-test-schema.js';
 
 const url = TEST_DATABASE_URL as string;
@@ -65,8 +66,8 @@ describe.skipIf(!TEST_DATABASE_URL)(`PostgreSQL snapshot fence with a writer hel
   let releaseFenceLock: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    // Holding a transaction open stalls global readers cluster-wide: keep other suites that read
-    // the global log (they take this lock shared) from running meanwhile.
+    // Holding a transaction open stalls global readers of this database: keep other suites that
+    // read the global log (they take this lock shared) from running meanwhile.
     releaseFenceLock = await holdFenceLock('exclusive');
     store = await openPostgresEventStore({ connectionString: url, schema });
   });
@@ -158,9 +159,10 @@ describe.skipIf(!TEST_DATABASE_URL)(`PostgreSQL snapshot fence with a writer hel
     },
   );
 
-  it('an unrelated open write transaction anywhere in the cluster holds global reads back, skipping nothing', async () => {
-    // The documented cost of the fence: it cannot tell our writers from others, so any
-    // transaction with an id holds readers back (bounded by idle_in_transaction_session_timeout).
+  it('an unrelated open write transaction in the same database holds global reads back, skipping nothing', async () => {
+    // The documented cost of the fence: it cannot tell our writers from other writers of this
+    // database, so any such transaction with an id holds readers back (ours are bounded by the
+    // pool's idle_in_transaction_session_timeout and statement_timeout).
     const start = await catchUp(store, undefined, 100);
     await withAdminClient(async (other) => {
       await other.query('begin');
@@ -171,6 +173,63 @@ describe.skipIf(!TEST_DATABASE_URL)(`PostgreSQL snapshot fence with a writer hel
       await other.query('commit');
       const after = await catchUp(store, held.checkpoint, 100);
       expect(after.events.map((e) => e.id)).toEqual([y.events[0]?.id]);
+    });
+  });
+
+  it('a write transaction left open in another database of the server does not delay readers', async () => {
+    const start = await catchUp(store, undefined, 100);
+    await withOtherDatabase(async (other) => {
+      await other.query('begin');
+      await other.query('create temp table held_open (n int)');
+      const { rows } = await other.query<{ xid: string }>('select pg_current_xact_id()::text as xid');
+      try {
+        const began = performance.now();
+        const revoked = await store.appendToStream(`key-${randomUUID()}`, [{ type: 'KeyRevoked', data: { reason: 'test' } }]);
+        // The revocation is older than nothing of ours, only newer than the other database's transaction.
+        expect(parseCheckpoint(revoked.checkpoint).transactionId).toBeGreaterThan(BigInt(rows[0]!.xid));
+        await store.waitForEvents(start.checkpoint, { timeoutMs: 5_000 });
+        const read = await store.readAll({ after: start.checkpoint });
+        const elapsedMs = performance.now() - began;
+        console.log(`fence: revocation readable ${elapsedMs.toFixed(1)} ms after its append, another database holding xid ${rows[0]!.xid} open`);
+        expect(read.events.map((e) => e.id)).toEqual([revoked.events[0]?.id]);
+        expect(elapsedMs).toBeLessThan(1_000);
+        // Still open: the fence has moved past it, and the next reader resumes after the revocation.
+        expect((await other.query<{ n: string }>("select count(*)::text as n from pg_stat_activity where backend_xid = $1::text::xid", [rows[0]!.xid])).rows[0]?.n).toBe('1');
+        const next = await store.readAll({ after: read.checkpoint });
+        expect(next.events).toEqual([]);
+      } finally {
+        await other.query('rollback');
+      }
+    });
+  });
+
+  it('with another database holding an older transaction, the fence stops at our own open writer and never skips it', async () => {
+    const start = await catchUp(store, undefined, 100);
+    await withOtherDatabase(async (other) => {
+      await other.query('begin');
+      await other.query('create temp table held_open (n int)');
+      try {
+        // Ours, after the other database's transaction began: readable at once.
+        const w = await store.appendToStream(`w-${randomUUID()}`, [{ type: 'W', data: {} }]);
+        const held = await beginHeldAppend(schema, `x-${randomUUID()}`);
+        let committed = false;
+        try {
+          const y = await store.appendToStream(`y-${randomUUID()}`, [{ type: 'Y', data: {} }]);
+          const page = await store.readAll({ after: start.checkpoint });
+          expect(page.events.map((e) => e.id)).toEqual([w.events[0]?.id]);
+          expect(store.compareCheckpoints(page.checkpoint, `${held.transactionId}.${held.position}`)).toBeLessThan(0);
+          expect((await store.readAll({ after: page.checkpoint })).events).toEqual([]);
+          await held.client.query('commit');
+          committed = true;
+          const after = await catchUp(store, page.checkpoint, 1);
+          expect(after.events.map((e) => e.id)).toEqual([held.eventId, y.events[0]?.id]);
+        } finally {
+          if (!committed) await held.client.query('rollback').catch(() => undefined);
+          await held.client.end();
+        }
+      } finally {
+        await other.query('rollback');
+      }
     });
   });
 

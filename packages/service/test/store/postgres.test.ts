@@ -6,7 +6,7 @@ import {
   StoreUnavailableError,
 } from '../../src/store/errors.js';
 import type { EventStore } from '../../src/store/port.js';
-import { InvalidReadError, openPostgresEventStore, schemaNames } from '../../src/store/postgres/index.js';
+import { openPostgresEventStore, parseCheckpoint, schemaNames } from '../../src/store/postgres/index.js';
 import { describeEventStoreContract } from './contract.js';
 import {
   dropSchema,
@@ -50,8 +50,17 @@ describe.skipIf(!TEST_DATABASE_URL)(`PostgreSQL event store${PG_SKIP_REASON}`, (
 
   // One schema for the whole contract run: its tests use unique streams, so sharing is part of the contract.
   const contractSchema = freshSchema();
-  describeEventStoreContract('postgres', (opts) =>
-    openPostgresEventStore({ connectionString: url, schema: contractSchema, validate: opts.validate }),
+  describeEventStoreContract(
+    'postgres',
+    (opts) => openPostgresEventStore({ connectionString: url, schema: contractSchema, validate: opts.validate }),
+    {
+      // Past the head by transaction id (far beyond any xid the server will assign during the
+      // test), and by position within the head's transaction.
+      beyond: (head) => {
+        const { transactionId, position } = parseCheckpoint(head);
+        return [`${transactionId + 2n ** 40n}.0`, `${transactionId}.${position + 2n ** 40n}`, `${transactionId + 2n ** 40n}.${position}`];
+      },
+    },
   );
 
   describe('migrations', () => {
@@ -156,24 +165,6 @@ describe.skipIf(!TEST_DATABASE_URL)(`PostgreSQL event store${PG_SKIP_REASON}`, (
         await store.appendToStream(stream, [{ type: 'Recovered', data: {} }]);
         const types = (await store.readStream(stream)).map((e) => e.type);
         expect(types.at(-1)).toBe('Recovered');
-      } finally {
-        await store.close();
-      }
-    });
-
-    it('rejects read options it cannot honour with InvalidReadError', async () => {
-      const store = await openPostgresEventStore({ connectionString: url, schema: contractSchema });
-      try {
-        const bad: Array<() => Promise<unknown>> = [
-          () => store.readStream('acct-1', { maxCount: -1 }),
-          () => store.readStream('acct-1', { fromRevision: 1.5 }),
-          () => store.readStream('acct-1', { direction: 'sideways' as 'forwards' }),
-          () => store.readAll({ maxCount: 0 }),
-          () => store.readAll({ categories: 'acct' as unknown as string[] }),
-        ];
-        for (const call of bad) expect(await rejectionOf(call())).toBeInstanceOf(InvalidReadError);
-        // Above the cap is not an error: the page is just capped.
-        await expect(store.readAll({ maxCount: 1_000_000 })).resolves.toBeDefined();
       } finally {
         await store.close();
       }

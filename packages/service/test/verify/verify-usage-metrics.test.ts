@@ -3,7 +3,6 @@
  * (GET /quota) and /metrics, through the real app on a SQLite file.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readWholeStream } from '../../src/store/read-whole-stream.js';
 import { startHarness, wellFormedKey, type Harness } from './harness.js';
 
 let h: Harness;
@@ -20,11 +19,11 @@ describe('usage in the ledger', () => {
     for (let i = 0; i < 3; i++) await h.verify({ key: key.secret, cost: 2 });
     await h.verify({ key: key.secret, scopes: ['b:read'] });
     // Nothing is written before the flush interval (an hour here).
-    expect(await readWholeStream(h.service.store, `usage-${key.id}`)).toHaveLength(0);
+    expect(await h.service.store.readStream(`usage-${key.id}`)).toHaveLength(0);
 
     const usage = await h.call('GET', `/v1/keys/${key.id}/usage?granularity=day`);
     expect(usage.status).toBe(200);
-    const events = await readWholeStream(h.service.store, `usage-${key.id}`);
+    const events = await h.service.store.readStream(`usage-${key.id}`);
     const counts: Record<string, number> = {};
     let units = 0;
     for (const event of events) {

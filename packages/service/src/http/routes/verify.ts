@@ -14,7 +14,6 @@ import { notFound } from '../../app/errors.js';
 import type { Limiter } from '../../limits/index.js';
 import type { KeyProjection } from '../../projections/key-projection.js';
 import type { EventStore } from '../../store/port.js';
-import { readWholeStream } from '../../store/read-whole-stream.js';
 import type { UsageRecorder } from '../../verify/usage-recorder.js';
 import { usageStream } from '../../verify/usage-recorder.js';
 import { usageBuckets } from '../../verify/usage-projection.js';
@@ -80,7 +79,7 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
     if (!keys.getById(id)) throw notFound(`key ${id} not found`);
     await usage.flush();
     const { from, to, granularity } = request.query;
-    const events = await readWholeStream(store, usageStream(id));
+    const events = await store.readStream(usageStream(id));
     const fromMs = from ? Date.parse(from) : 0;
     const toMs = to ? Date.parse(to) : Number.MAX_SAFE_INTEGER;
     return { keyId: id, granularity, buckets: usageBuckets(events, granularity, fromMs, toMs) };

@@ -7,4 +7,4 @@ export { openPostgresEventStore, type PostgresEventStoreOptions } from './postgr
 export { compareCheckpoints as comparePostgresCheckpoints, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
 export { schemaNames, type SchemaNames } from './naming.js';
 export { MIGRATIONS } from './migrations.js';
-export { InvalidReadError } from './read.js';
+export { InvalidReadError } from '../errors.js';

@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  CheckpointBeyondHeadError,
   DuplicateEventIdError,
   EventStoreError,
   StoreClosedError,
@@ -34,7 +35,7 @@ import type {
 import type { PreparedAppend } from '../prepare-append.js';
 import { prepareAppend } from '../prepare-append.js';
 import { compareCheckpoints, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
-import { parseFilter, parseMaxCount, parseStreamRange } from './read-options.js';
+import { parseFilter, parseReadAllCount, parseStreamRead } from '../read-options.js';
 import type { EventRow } from './read-all.js';
 import { EVENT_COLUMNS, prepareReadAllStatements, selectAll } from './read-all.js';
 import { migrate } from './schema.js';
@@ -68,7 +69,7 @@ export class SqliteEventStore implements EventStore {
   readonly #statements: ReturnType<typeof prepareStatements>;
   readonly #appendTransaction: Database.Transaction<(append: PreparedAppend, now: number) => WrittenAppend>;
   readonly #readAllTransaction: Database.Transaction<
-    (after: number, limit: number, categories?: string[], types?: string[]) => { rows: EventRow[]; head: number }
+    (after: number, limit: number, categories?: string[], types?: string[]) => { rows: EventRow[]; head: number } | undefined
   >;
   readonly #waiters: EventWaiters;
   #pollTimer: NodeJS.Timeout | undefined;
@@ -114,10 +115,12 @@ export class SqliteEventStore implements EventStore {
     );
     this.#readAllTransaction = db.transaction(
       (after: number, limit: number, categories?: string[], types?: string[]) => {
-        const rows = selectAll(statements, after, limit, categories, types);
-        // Same snapshot as the rows: nothing can commit between the two reads.
-        const head = rows.length === limit ? 0 : (statements.head.get() as number | null) ?? 0;
-        return { rows, head };
+        // Same snapshot as the rows: nothing can commit between the two reads. Positions are
+        // never reused and events never deleted, so the head only grows: a checkpoint past it
+        // was not issued by this store (undefined tells the caller so).
+        const head = (statements.head.get() as number | null) ?? 0;
+        if (after > head) return undefined;
+        return { rows: selectAll(statements, after, limit, categories, types), head };
       },
     );
     this.#waiters = new EventWaiters({ onActive: () => this.#startPolling(), onIdle: () => this.#stopPolling() });
@@ -161,20 +164,23 @@ export class SqliteEventStore implements EventStore {
 
   async readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
     this.#assertOpen();
-    const range = parseStreamRange(stream, options);
-    if (range.from === undefined) return [];
-    const statement = range.backwards ? this.#statements.streamBackwards : this.#statements.streamForwards;
-    const rows = this.#query(() => statement.all(stream, range.from, range.limit) as EventRow[]);
+    const read = parseStreamRead(stream, options);
+    if (read === null) return [];
+    const statement = read.backwards ? this.#statements.streamBackwards : this.#statements.streamForwards;
+    // LIMIT -1 is SQLite's "no limit".
+    const rows = this.#query(() => statement.all(stream, read.fromRevision, read.maxCount ?? -1) as EventRow[]);
     return rows.map(toRecordedEvent);
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
     this.#assertOpen();
     const after = parseCheckpoint(options.after);
-    const limit = parseMaxCount(options.maxCount);
+    const limit = parseReadAllCount(options.maxCount);
     const categories = parseFilter(options.categories, 'categories');
     const types = parseFilter(options.types, 'types');
-    const { rows, head } = this.#query(() => this.#readAllTransaction(after, limit, categories, types));
+    const read = this.#query(() => this.#readAllTransaction(after, limit, categories, types));
+    if (read === undefined) throw new CheckpointBeyondHeadError(options.after as string);
+    const { rows, head } = read;
     const events = rows.map(toRecordedEvent);
     if (rows.length === limit) return { events, checkpoint: events[events.length - 1]?.checkpoint };
     // A short page means everything up to the head was scanned: resume from the head so a
