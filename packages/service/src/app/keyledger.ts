@@ -31,7 +31,12 @@ export interface Keyledger {
   close(): Promise<void>;
 }
 
-export async function createKeyledger(config: Config, logger: Logger): Promise<Keyledger> {
+export interface KeyledgerOptions {
+  /** The commands' clock (tests inject one); default the system clock. */
+  now?: () => Date;
+}
+
+export async function createKeyledger(config: Config, logger: Logger, options: KeyledgerOptions = {}): Promise<Keyledger> {
   const store = await openEventStore(config.database);
   const keys = new KeyProjection();
   const quotaUsage = new QuotaUsageProjection();
@@ -75,6 +80,9 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       keyPrefixes: config.keyPrefixes,
       maxGracePeriodSeconds: config.maxGracePeriodSeconds,
       serverSecret,
+      applyTimeoutMs: config.commandApplyTimeoutMs,
+      secretReplayWindowSeconds: config.idempotentSecretWindowSeconds,
+      ...(options.now ? { now: options.now } : {}),
     });
     const createdRootKey = await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
     const app = await buildHttpApp({
@@ -83,6 +91,7 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       store,
       keys,
       commands,
+      appliedCheckpoint: () => runner.checkpoint ?? null,
       isReady: () => ready && !closing,
       rootPlugins: [metricsRoute(metrics)],
       v1Plugins: [

@@ -34,6 +34,8 @@ const Env = z.object({
   KEYLEDGER_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   KEYLEDGER_INSTANCE_ID: z.string().min(1).max(100).optional(),
   KEYLEDGER_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  KEYLEDGER_COMMAND_APPLY_TIMEOUT_MS: positiveInt(5_000),
+  KEYLEDGER_IDEMPOTENT_SECRET_WINDOW_SECONDS: z.coerce.number().int().min(0).default(24 * 3600),
 });
 
 export interface Config {
@@ -54,6 +56,10 @@ export interface Config {
   logLevel: string;
   instanceId: string;
   shutdownTimeoutMs: number;
+  /** A command waits this long for this instance to apply its events, then answers 503 (written, not yet applied). */
+  commandApplyTimeoutMs: number;
+  /** An idempotent replay of issue / rotate shows the plaintext only this long after the original. */
+  idempotentSecretWindowSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -91,5 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.KEYLEDGER_LOG_LEVEL,
     instanceId: e.KEYLEDGER_INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     shutdownTimeoutMs: e.KEYLEDGER_SHUTDOWN_TIMEOUT_MS,
+    commandApplyTimeoutMs: e.KEYLEDGER_COMMAND_APPLY_TIMEOUT_MS,
+    idempotentSecretWindowSeconds: e.KEYLEDGER_IDEMPOTENT_SECRET_WINDOW_SECONDS,
   };
 }

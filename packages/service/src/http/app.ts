@@ -21,6 +21,7 @@ import type { KeyCommands } from '../app/key-commands.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import type { EventStore } from '../store/port.js';
 import { createAuthHook } from './auth.js';
+import { checkpointHooks } from './context.js';
 import { problemFor, sendProblem } from './problem.js';
 import { eventRoutes } from './routes/events.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
@@ -33,6 +34,8 @@ export interface HttpAppDeps {
   store: EventStore;
   keys: KeyProjection;
   commands: KeyCommands;
+  /** The ledger checkpoint this instance's projections have applied. */
+  appliedCheckpoint: () => string | null;
   isReady: () => boolean;
   now?: () => Date;
   version?: string;
@@ -102,6 +105,7 @@ export async function buildHttpApp(deps: HttpAppDeps) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('caller', null);
+  app.decorateRequest('appliedCheckpoint', null);
 
   // JSON only: fastify's default text/plain parser would hand a string body to the schemas
   // (a confusing 400) where the honest answer is 415.
@@ -127,10 +131,10 @@ export async function buildHttpApp(deps: HttpAppDeps) {
   });
 
   app.setErrorHandler((error, request, reply) => {
-    const { problem, internal } = problemFor(error, request);
+    const { problem, internal, headers } = problemFor(error, request);
     if (internal) request.log.error({ err: error, requestId: request.id }, 'request failed');
     else request.log.debug({ status: problem.status, type: problem.type, requestId: request.id }, 'request rejected');
-    return sendProblem(reply, problem);
+    return sendProblem(reply, problem, headers);
   });
 
   app.setNotFoundHandler((request, reply) =>
@@ -172,6 +176,10 @@ export async function buildHttpApp(deps: HttpAppDeps) {
 
   await app.register(
     async (v1) => {
+      const checkpoint = checkpointHooks(deps.appliedCheckpoint);
+      // Before authentication, so even a 401 says which checkpoint answered it.
+      v1.addHook('onRequest', checkpoint.onRequest);
+      v1.addHook('onSend', checkpoint.onSend);
       v1.addHook('onRequest', createAuthHook(deps.keys));
       await v1.register(keyRoutes, { commands: deps.commands, keys: deps.keys, now });
       await v1.register(eventRoutes, { store: deps.store });

@@ -81,7 +81,8 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
     }
     countCode(response.code);
     metrics.verifyDuration.observe((performance.now() - started) / 1000);
-    return response;
+    // Taken when the request arrived, before the projection was read: the answer reflects at least it.
+    return { ...response, checkpoint: request.appliedCheckpoint };
   });
 
   app.get('/keys/:id/quota', {
