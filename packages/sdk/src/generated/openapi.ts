@@ -354,6 +354,9 @@ export interface components {
             }[];
             expectedRevision?: number | string;
             actualRevision?: number;
+            written?: boolean;
+            checkpoint?: string;
+            resource?: string;
         };
         IssueKeyRequestInput: {
             consumerId: components["schemas"]["ConsumerIdInput"];
@@ -400,6 +403,11 @@ export interface components {
             updatedAt: components["schemas"]["InstantInput"];
             revision: number;
         };
+        SecretWithheldInput: {
+            type: string;
+            title: string;
+            detail: string;
+        };
         IssuedKeyInput: {
             id: components["schemas"]["KeyIdInput"];
             consumerId: components["schemas"]["ConsumerIdInput"];
@@ -424,12 +432,16 @@ export interface components {
             createdAt: components["schemas"]["InstantInput"];
             updatedAt: components["schemas"]["InstantInput"];
             revision: number;
-            /** @description The plaintext key, shown once. null only when an idempotent replay cannot re-derive it (see README). */
+            /** @description The plaintext key, shown once. null only on an idempotent replay that may not or cannot show it; `secretWithheld` says why. */
             secret: string | null;
+            /** @description Set exactly when `secret` is null. */
+            secretWithheld: components["schemas"]["SecretWithheldInput"] | null;
         };
         KeyListInput: {
             items: components["schemas"]["KeyInput"][];
             nextCursor: string | null;
+            /** @description Ledger checkpoint this instance had applied when answering; null before it applied any event. */
+            checkpoint: string | null;
         };
         ReplaceScopesRequestInput: {
             scopes: components["schemas"]["ScopeInput"][];
@@ -530,6 +542,8 @@ export interface components {
                 rate: components["schemas"]["RateStateInput"] | null;
                 quota: components["schemas"]["QuotaStateInput"] | null;
             };
+            /** @description Ledger checkpoint this instance had applied when answering; null before it applied any event. */
+            checkpoint: string | null;
         };
         QuotaResponseInput: {
             keyId: components["schemas"]["KeyIdInput"];
@@ -628,6 +642,9 @@ export interface components {
             }[];
             expectedRevision?: number | string;
             actualRevision?: number;
+            written?: boolean;
+            checkpoint?: string;
+            resource?: string;
         };
         IssueKeyRequest: {
             consumerId: components["schemas"]["ConsumerId"];
@@ -674,6 +691,11 @@ export interface components {
             updatedAt: components["schemas"]["Instant"];
             revision: number;
         };
+        SecretWithheld: {
+            type: string;
+            title: string;
+            detail: string;
+        };
         IssuedKey: {
             id: components["schemas"]["KeyId"];
             consumerId: components["schemas"]["ConsumerId"];
@@ -698,12 +720,16 @@ export interface components {
             createdAt: components["schemas"]["Instant"];
             updatedAt: components["schemas"]["Instant"];
             revision: number;
-            /** @description The plaintext key, shown once. null only when an idempotent replay cannot re-derive it (see README). */
+            /** @description The plaintext key, shown once. null only on an idempotent replay that may not or cannot show it; `secretWithheld` says why. */
             secret: string | null;
+            /** @description Set exactly when `secret` is null. */
+            secretWithheld: components["schemas"]["SecretWithheld"] | null;
         };
         KeyList: {
             items: components["schemas"]["Key"][];
             nextCursor: string | null;
+            /** @description Ledger checkpoint this instance had applied when answering; null before it applied any event. */
+            checkpoint: string | null;
         };
         ReplaceScopesRequest: {
             scopes: components["schemas"]["Scope"][];
@@ -804,6 +830,8 @@ export interface components {
                 rate: components["schemas"]["RateState"] | null;
                 quota: components["schemas"]["QuotaState"] | null;
             };
+            /** @description Ledger checkpoint this instance had applied when answering; null before it applied any event. */
+            checkpoint: string | null;
         };
         QuotaResponse: {
             keyId: components["schemas"]["KeyId"];
@@ -1080,6 +1108,15 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getKey: {
@@ -1261,6 +1298,15 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     patchScopes: {
@@ -1348,6 +1394,15 @@ export interface operations {
             };
             /** @description Default Response */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1449,6 +1504,15 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     suspendKey: {
@@ -1536,6 +1600,15 @@ export interface operations {
             };
             /** @description Default Response */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1637,6 +1710,15 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     revokeKey: {
@@ -1724,6 +1806,15 @@ export interface operations {
             };
             /** @description Default Response */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1827,6 +1918,15 @@ export interface operations {
             };
             /** @description Default Response */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

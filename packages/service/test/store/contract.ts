@@ -5,6 +5,7 @@
  */
 
 import { randomBytes, randomUUID } from 'node:crypto';
+import { compareLedgerCheckpoints } from '@keyledger/schemas';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DuplicateEventIdError,
@@ -764,6 +765,9 @@ export function describeEventStoreContract(name: string, open: OpenEventStore): 
           for (let j = 0; j < ordered.length; j++) {
             const compared = Math.sign(store.compareCheckpoints(ordered[i], ordered[j]));
             expect(compared, `compare #${i} with #${j}`).toBe(Math.sign(i - j));
+            // Clients (the SDK verifier) order checkpoints by the public rule; it must agree.
+            const [x, y] = [ordered[i], ordered[j]];
+            if (x !== undefined && y !== undefined) expect(compareLedgerCheckpoints(x, y), `public order #${i} #${j}`).toBe(compared);
           }
         }
       });
