@@ -139,7 +139,13 @@ export class CommandHandler {
       const writes = spec.decide(loaded, now).filter((write) => write.events.length > 0);
       if (writes.length === 0) return spec.result(loaded, { replayed: false, originalAt: null, checkpoint: null, now });
       try {
-        const { written, checkpoint } = await this.#append(spec, loaded, writes, now);
+        const { written, checkpoint, replayed } = await this.#append(spec, loaded, writes, now);
+        if (replayed) {
+          // A concurrent identical request stored these very events first: answer as its replay,
+          // which the next round finds in the streams (findReplay), at the state right after them.
+          if (attempt >= maxAttempts || !spec.findReplay) throw conflict(`${target.stream}: the same request was written concurrently; retry`);
+          continue;
+        }
         await this.#awaitApplied(checkpoint, spec.resource);
         const after = loaded.map((stream) => {
           const mine = written.get(stream.stream);
@@ -171,7 +177,7 @@ export class CommandHandler {
     loaded: LoadedStream<State>[],
     writes: StreamWrite<Event>[],
     now: Date,
-  ): Promise<{ written: Map<string, RecordedEvent[]>; checkpoint: string }> {
+  ): Promise<{ written: Map<string, RecordedEvent[]>; checkpoint: string; replayed: boolean }> {
     const ids = writes.map((write, w) => write.events.map((_, index) => spec.eventId?.({ write: w, index }) ?? randomUUID()));
     const appends = writes.map((write, w) => {
       const stream = loaded.find((s) => s.stream === write.stream);
@@ -189,12 +195,13 @@ export class CommandHandler {
     if (appends.length === 1) {
       const [only] = appends as [(typeof appends)[number]];
       const result = await store.appendToStream(only.stream, only.events, { expectedRevision: only.expectedRevision });
-      return { written: new Map([[only.stream, result.events]]), checkpoint: result.checkpoint };
+      return { written: new Map([[only.stream, result.events]]), checkpoint: result.checkpoint, replayed: result.replayed };
     }
     const result = await store.appendToStreams(appends);
     return {
       written: new Map(appends.map((append, i) => [append.stream, result.streams[i]?.events ?? []])),
       checkpoint: result.checkpoint,
+      replayed: result.streams.every((stream) => stream.replayed),
     };
   }
 
@@ -214,6 +221,13 @@ export function foldStream<State>(
   let state = from ? from.state : decider.initialState();
   for (const event of events.slice(from ? from.events.length : 0)) state = decider.evolve(state, event);
   return { stream, events, state, revision: events.length === 0 ? -1 : (events[events.length - 1] as RecordedEvent).revision };
+}
+
+/** When an event happened: its recorded `occurredAt`, else when it was stored. */
+export function recordedTime(event: RecordedEvent | undefined): Date | null {
+  if (!event) return null;
+  const occurredAt = (event.metadata as { occurredAt?: unknown }).occurredAt;
+  return typeof occurredAt === 'string' ? new Date(occurredAt) : event.recordedAt;
 }
 
 function delay(ms: number): Promise<void> {

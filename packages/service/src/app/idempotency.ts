@@ -18,7 +18,7 @@ import type { EventMetadata } from '@keyledger/schemas';
 import { DuplicateEventIdError } from '../store/errors.js';
 import type { RecordedEvent } from '../store/port.js';
 import type { CommandHandler, CommandSpec, DecidedEvent, Decider, LoadedStream, Replay } from './command-handler.js';
-import { foldStream } from './command-handler.js';
+import { foldStream, recordedTime } from './command-handler.js';
 import { idempotencyMismatch } from './errors.js';
 import { deterministicUuid } from './ids.js';
 
@@ -84,6 +84,5 @@ function findOwnEvents<State>(
     return lastOwn === -1 ? loaded : foldStream(loaded.stream, loaded.events.slice(0, lastOwn + 1), decider);
   });
   if (!first || !last) return undefined;
-  const occurredAt = (first.metadata as Partial<EventMetadata>).occurredAt;
-  return { streams: after, checkpoint: last.checkpoint, originalAt: occurredAt ? new Date(occurredAt) : first.recordedAt };
+  return { streams: after, checkpoint: last.checkpoint, originalAt: recordedTime(first) as Date };
 }
