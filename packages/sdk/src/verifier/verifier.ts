@@ -68,6 +68,10 @@ export interface VerifierStats {
   eventsApplied: number;
   /** Fills refused because the answering instance had not applied what the feed had seen. */
   staleFills: number;
+  /** The feed's position: every key event up to it has been applied to the cache. */
+  feedCheckpoint: string | undefined;
+  /** Cache fills (a remote answer, maybe a key read) still running. */
+  fillsInFlight: number;
 }
 
 export interface Verifier {
@@ -349,7 +353,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const until = notFound.peek(digest);
       return until !== undefined && until > now() ? NOT_FOUND : undefined;
     },
-    stats: () => ({ live: follower?.live ?? false, cachedKeys: keys.size, cachedNotFound: notFound.size, ...stats }),
+    stats: () => ({
+      live: follower?.live ?? false,
+      cachedKeys: keys.size,
+      cachedNotFound: notFound.size,
+      ...stats,
+      feedCheckpoint: follower?.checkpoint,
+      fillsInFlight: inFlight.size,
+    }),
     async close() {
       follower?.close();
       await Promise.allSettled([...fills.values()]);
