@@ -14,7 +14,11 @@ import type { EventStore, ExpectedRevision, NewEvent, RecordedEvent } from '../s
 import { readWholeStream } from '../store/read-whole-stream.js';
 import { conflict, notYetApplied, preconditionFailed } from './errors.js';
 
-/** How a stream's recorded events fold into state (Emmett calls this pair a decider's read side). */
+/**
+ * How a stream's recorded events fold into state (Emmett calls this pair a decider's read side).
+ * Every stream a command loads folds with the same decider: a command over two aggregate kinds
+ * uses a union State whose evolve looks at the event (or the stream's category).
+ */
 export interface Decider<State> {
   initialState(): State;
   evolve(state: State, event: RecordedEvent): State;
@@ -110,10 +114,6 @@ export class CommandHandler {
   constructor(options: CommandHandlerOptions) {
     this.#options = options;
     this.#now = options.now ?? (() => new Date());
-  }
-
-  get now(): Date {
-    return this.#now();
   }
 
   async load<State>(stream: string, decider: Decider<State>): Promise<LoadedStream<State>> {
