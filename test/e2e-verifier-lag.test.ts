@@ -11,6 +11,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareLedgerCheckpoints } from '@keyledger/schemas';
 import { createClient, createVerifier, KeyledgerApiError, type KeyledgerClient, type Verifier } from '@keyledger/sdk';
@@ -25,6 +26,7 @@ describe('verifier against an instance that lags its own feed', () => {
   let client: KeyledgerClient;
   let noRetry: KeyledgerClient;
   let verifier: Verifier;
+  let baseUrl: string;
 
   beforeAll(async () => {
     service = await createKeyledger(
@@ -32,6 +34,7 @@ describe('verifier against an instance that lags its own feed', () => {
       createLogger('silent'),
     );
     const address = await service.app.listen({ port: 0, host: '127.0.0.1' });
+    baseUrl = address;
     client = createClient({ baseUrl: address, token: rootKey });
     noRetry = createClient({ baseUrl: address, token: rootKey, retries: 0 });
     verifier = createVerifier({ client });
@@ -45,6 +48,18 @@ describe('verifier against an instance that lags its own feed', () => {
     await client?.close();
     await service?.close();
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('the live feed says, like every /v1 answer, which checkpoint the instance had applied', async () => {
+    const controller = new AbortController();
+    const response = await request(`${baseUrl}/v1/events/stream`, {
+      headers: { authorization: `Bearer ${rootKey}` },
+      signal: controller.signal,
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['keyledger-checkpoint']).toBe(service.runner.checkpoint);
+    controller.abort();
+    await response.body.text().catch(() => undefined);
   });
 
   it('never serves a revoked key from the cache, however long the lag; caches REVOKED once caught up', async () => {
