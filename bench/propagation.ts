@@ -30,7 +30,7 @@ try {
   services.push(b);
   const clientA = createClient({ baseUrl: a.url, token: a.rootKey });
   const clientB = createClient({ baseUrl: b.url, token: a.rootKey });
-  const verifier = createVerifier({ client: clientB, settleMs: 50 });
+  const verifier = createVerifier({ client: clientB });
   await verifier.ready();
 
   const samples: number[] = [];

@@ -38,7 +38,7 @@ async function measure(name: string, step: () => unknown, awaitEach: boolean): P
 
 const service = await startService();
 const client = createClient({ baseUrl: service.url, token: service.rootKey });
-const verifier = createVerifier({ client, settleMs: 0 });
+const verifier = createVerifier({ client });
 try {
   await verifier.ready();
   const issued = await client.keys.issue({ consumerId: 'bench', scopes: ['orders:read'], endpoints: ['GET /orders/*'] });

@@ -28,7 +28,7 @@ describe.skipIf(skipWithoutPostgres)(name, () => {
     b = await startService({ env, rootKey: a.rootKey });
     clientA = createClient({ baseUrl: a.url, token: a.rootKey });
     clientB = createClient({ baseUrl: b.url, token: b.rootKey });
-    verifier = createVerifier({ client: clientB, settleMs: 100 });
+    verifier = createVerifier({ client: clientB });
     await verifier.ready();
   });
 

@@ -61,16 +61,28 @@ export const Key = z
   })
   .meta({ id: 'Key' });
 
+/** Why an idempotent replay answers without the plaintext: a problem (type, title, detail), not an error. */
+export const SecretWithheld = z
+  .object({ type: z.string(), title: z.string(), detail: z.string() })
+  .meta({ id: 'SecretWithheld' });
+
 /** Returned once, at issue and rotation: the only time the plaintext key exists outside its holder. */
 export const IssuedKey = Key.extend({
   secret: z.string().nullable().meta({
     description:
-      'The plaintext key, shown once. null only when an idempotent replay cannot re-derive it (see README).',
+      'The plaintext key, shown once. null only on an idempotent replay that may not or cannot show it; `secretWithheld` says why.',
   }),
+  secretWithheld: SecretWithheld.nullable().meta({ description: 'Set exactly when `secret` is null.' }),
 }).meta({ id: 'IssuedKey' });
 
+/** The ledger checkpoint the answering instance had applied when it answered (also the `keyledger-checkpoint` header). */
+export const AppliedCheckpoint = z
+  .string()
+  .nullable()
+  .meta({ description: 'Ledger checkpoint this instance had applied when answering; null before it applied any event.' });
+
 export const KeyList = z
-  .object({ items: z.array(Key), nextCursor: z.string().nullable() })
+  .object({ items: z.array(Key), nextCursor: z.string().nullable(), checkpoint: AppliedCheckpoint })
   .meta({ id: 'KeyList' });
 
 export const ListKeysQuery = z
@@ -193,6 +205,7 @@ export const VerifyResponse = z
     meta: Meta.nullable(),
     expiresAt: Instant.nullable(),
     limits: z.object({ rate: RateState.nullable(), quota: QuotaState.nullable() }),
+    checkpoint: AppliedCheckpoint,
   })
   .meta({ id: 'VerifyResponse' });
 
@@ -215,6 +228,7 @@ export const UsageResponse = z
 export type IssueKeyRequest = z.infer<typeof IssueKeyRequest>;
 export type Key = z.infer<typeof Key>;
 export type IssuedKey = z.infer<typeof IssuedKey>;
+export type SecretWithheld = z.infer<typeof SecretWithheld>;
 export type KeyStatus = z.infer<typeof KeyStatus>;
 export type VerifyRequest = z.infer<typeof VerifyRequest>;
 export type VerifyResponse = z.infer<typeof VerifyResponse>;

@@ -11,3 +11,4 @@ export * from './problem.js';
 export * from './api.js';
 export * from './api-consumers.js';
 export * from './gateway-refusals.js';
+export * from './checkpoint.js';

@@ -15,6 +15,12 @@ export const Problem = z
     actualRevision: z.int().optional(),
     /** For refusals by a domain rule: the rule's stable name (e.g. consumer-not-approved). */
     rule: z.string().optional(),
+    /** For a command written but not yet applied by the answering instance (503): it IS in the ledger. */
+    written: z.boolean().optional(),
+    /** The ledger checkpoint the problem is about (e.g. of the written command). */
+    checkpoint: z.string().optional(),
+    /** Where the affected resource can be read. */
+    resource: z.string().optional(),
   })
   .meta({ id: 'Problem' });
 export type Problem = z.infer<typeof Problem>;
@@ -42,6 +48,8 @@ export const PROBLEM_TYPES = {
   quotaExceeded: 'https://keyledger.dev/problems/quota-exceeded',
   invalidKey: 'https://keyledger.dev/problems/invalid-key',
   unavailable: 'https://keyledger.dev/problems/unavailable',
+  notYetApplied: 'https://keyledger.dev/problems/written-not-yet-applied',
+  secretWithheld: 'https://keyledger.dev/problems/secret-withheld',
   internal: 'https://keyledger.dev/problems/internal',
 } as const;
 export type ProblemType = (typeof PROBLEM_TYPES)[keyof typeof PROBLEM_TYPES];

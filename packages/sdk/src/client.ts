@@ -55,7 +55,7 @@ export interface KeyledgerClient {
   keys: {
     /** POST /v1/keys. The result carries the plaintext `secret`, shown once. */
     issue(body: IssueKeyRequest, opts?: CallOptions): Promise<IssuedKey>;
-    /** GET /v1/keys/{id}: the key plus `etag`, to pass back as `ifMatch`. */
+    /** GET /v1/keys/{id}: the key plus `etag` (to pass back as `ifMatch`) and the answering instance's `checkpoint`. */
     get(id: string, opts?: CallOptions): Promise<KeyWithEtag>;
     /** GET /v1/keys/{id}?at=: the key as it was at an instant, rebuilt from the ledger. */
     at(id: string, at: Date | string, opts?: CallOptions): Promise<Key>;
@@ -150,7 +150,8 @@ export function createClient(options: ClientOptions): KeyledgerClient {
     issue: (body, opts) => write<IssuedKey>('POST', '/v1/keys', body, opts),
     async get(id, opts) {
       const response = await call<Key>({ method: 'GET', path: keyPath(id), retryClass: 'idempotent', opts });
-      return { ...response.body, etag: response.headers.etag ?? `"${response.body.revision}"` };
+      const checkpoint = response.headers['keyledger-checkpoint'];
+      return { ...response.body, etag: response.headers.etag ?? `"${response.body.revision}"`, ...(checkpoint ? { checkpoint } : {}) };
     },
     at: (id, at, opts) => read<Key>(keyPath(id), { at: instant(at) }, opts),
     list: (query, opts) => read<KeyList>('/v1/keys', query, opts),

@@ -35,8 +35,11 @@ export type VerifyResponse = Schemas['VerifyResponse'];
 export type VerifyCode = Schemas['VerifyCode'];
 export type KeyStatus = Schemas['KeyStatus'];
 
-/** `keys.get` answers the key plus its ETag, to pass back as `ifMatch` on a guarded write. */
-export type KeyWithEtag = Key & { etag: string };
+/**
+ * `keys.get` answers the key plus its ETag (to pass back as `ifMatch` on a guarded write) and the
+ * ledger checkpoint the answering instance had applied (`keyledger-checkpoint`), when it said.
+ */
+export type KeyWithEtag = Key & { etag: string; checkpoint?: string };
 
 // Request bodies (the generator's "Input" variants describe what the server accepts).
 type JsonBody<Op extends keyof operations> = operations[Op] extends { requestBody: { content: { 'application/json': infer B } } }
@@ -75,8 +78,14 @@ export interface RateLimitInfo {
 
 type NonNullFields<T, K extends keyof T> = Omit<T, K> & { [P in K]: NonNullable<T[P]> };
 
+/**
+ * The ledger checkpoint the answering service instance had applied; absent on answers the
+ * gateway verifier made from its cache.
+ */
+type AnsweredAt = { checkpoint?: string | null };
+
 /** A key that passed every check. */
-export type VerifyValid = NonNullFields<Omit<VerifyResponse, 'valid' | 'code'>, 'keyId' | 'consumerId' | 'meta'> & {
+export type VerifyValid = NonNullFields<Omit<VerifyResponse, 'valid' | 'code' | 'checkpoint'>, 'keyId' | 'consumerId' | 'meta'> & AnsweredAt & {
   valid: true;
   code: 'VALID';
   rateLimit?: RateLimitInfo;
@@ -88,14 +97,14 @@ export type UnknownKeyCode = Extract<VerifyCode, 'MALFORMED' | 'NOT_FOUND'>;
 export type RefusedKeyCode = Exclude<VerifyCode, 'VALID' | UnknownKeyCode>;
 
 export type VerifyInvalid =
-  | (Omit<VerifyResponse, 'valid' | 'code' | 'keyId' | 'consumerId'> & {
+  | (Omit<VerifyResponse, 'valid' | 'code' | 'keyId' | 'consumerId' | 'checkpoint'> & AnsweredAt & {
       valid: false;
       code: UnknownKeyCode;
       keyId: null;
       consumerId: null;
       rateLimit?: RateLimitInfo;
     })
-  | (NonNullFields<Omit<VerifyResponse, 'valid' | 'code'>, 'keyId' | 'consumerId'> & {
+  | (NonNullFields<Omit<VerifyResponse, 'valid' | 'code' | 'checkpoint'>, 'keyId' | 'consumerId'> & AnsweredAt & {
       valid: false;
       code: RefusedKeyCode;
       rateLimit?: RateLimitInfo;

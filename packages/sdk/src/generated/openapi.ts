@@ -321,6 +321,37 @@ export interface components {
          * @enum {string}
          */
         PermissionInput: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "metrics:read" | "admin";
+        CidrInput: string;
+        /** @description A vetting check, e.g. email_verified, terms_accepted, bot_check_passed, identity_reviewed */
+        CheckNameInput: string;
+        /** @description What the check saw (e.g. the address verified, the terms version accepted) */
+        EvidenceInput: {
+            [key: string]: components["schemas"]["JsonValueInput"];
+        };
+        /** @enum {string} */
+        ConsumerStatusInput: "pending" | "approved" | "rejected" | "suspended" | "closed";
+        NamedRateLimitInput: {
+            name: string;
+            limit: number;
+            windowSeconds: number;
+            burst?: number;
+        };
+        CreditsInput: {
+            initial: number;
+            refill: {
+                amount: number;
+                period: components["schemas"]["QuotaPeriodInput"];
+                /** @enum {string} */
+                mode: "add" | "reset";
+            } | null;
+        };
+        PriceInput: {
+            currency: string;
+            flatFee: number;
+            includedUnits: number;
+            unitPricePer1000: number;
+        };
+        KeyRequestIdInput: string;
         /** @enum {string} */
         EnvironmentInput: "live" | "test";
         /** @enum {string} */
@@ -357,6 +388,10 @@ export interface components {
             }[];
             expectedRevision?: number | string;
             actualRevision?: number;
+            rule?: string;
+            written?: boolean;
+            checkpoint?: string;
+            resource?: string;
         };
         IssueKeyRequestInput: {
             consumerId: components["schemas"]["ConsumerIdInput"];
@@ -405,6 +440,11 @@ export interface components {
             updatedAt: components["schemas"]["InstantInput"];
             revision: number;
         };
+        SecretWithheldInput: {
+            type: string;
+            title: string;
+            detail: string;
+        };
         IssuedKeyInput: {
             id: components["schemas"]["KeyIdInput"];
             kind: components["schemas"]["KeyKindInput"];
@@ -430,12 +470,16 @@ export interface components {
             createdAt: components["schemas"]["InstantInput"];
             updatedAt: components["schemas"]["InstantInput"];
             revision: number;
-            /** @description The plaintext key, shown once. null only when an idempotent replay cannot re-derive it (see README). */
+            /** @description The plaintext key, shown once. null only on an idempotent replay that may not or cannot show it; `secretWithheld` says why. */
             secret: string | null;
+            /** @description Set exactly when `secret` is null. */
+            secretWithheld: components["schemas"]["SecretWithheldInput"] | null;
         };
         KeyListInput: {
             items: components["schemas"]["KeyInput"][];
             nextCursor: string | null;
+            /** @description Ledger checkpoint this instance had applied when answering; null before it applied any event. */
+            checkpoint: string | null;
         };
         ReplaceScopesRequestInput: {
             scopes: components["schemas"]["ScopeInput"][];
@@ -537,6 +581,8 @@ export interface components {
                 rate: components["schemas"]["RateStateInput"] | null;
                 quota: components["schemas"]["QuotaStateInput"] | null;
             };
+            /** @description Ledger checkpoint this instance had applied when answering; null before it applied any event. */
+            checkpoint: string | null;
         };
         QuotaResponseInput: {
             keyId: components["schemas"]["KeyIdInput"];
@@ -560,6 +606,195 @@ export interface components {
             keyId: components["schemas"]["KeyIdInput"];
             granularity: components["schemas"]["QuotaPeriodInput"];
             buckets: components["schemas"]["UsageBucketInput"][];
+        };
+        RegisterConsumerRequestInput: {
+            id?: components["schemas"]["ConsumerIdInput"];
+            name: string;
+            /** Format: email */
+            email: string;
+            organisation?: string;
+            intendedUse?: string;
+            externalId?: string;
+            /** @default [] */
+            allowedNetworks: components["schemas"]["CidrInput"][];
+        };
+        VettingCheckInput: {
+            check: string;
+            passed: boolean;
+            performedBy: string | null;
+            evidence: components["schemas"]["EvidenceInput"];
+            recordedAt: components["schemas"]["InstantInput"];
+        };
+        ConsumerInput: {
+            id: components["schemas"]["ConsumerIdInput"];
+            name: string;
+            email: string;
+            organisation: string | null;
+            intendedUse: string | null;
+            externalId: string | null;
+            allowedNetworks: string[];
+            status: components["schemas"]["ConsumerStatusInput"];
+            checks: components["schemas"]["VettingCheckInput"][];
+            decidedBy: string | null;
+            decisionReason: string | null;
+            suspendedReason: string | null;
+            closedReason: string | null;
+            createdAt: components["schemas"]["InstantInput"];
+            updatedAt: components["schemas"]["InstantInput"];
+            revision: number;
+        };
+        RecordCheckRequestInput: {
+            check: components["schemas"]["CheckNameInput"];
+            /** @default true */
+            passed: boolean;
+            performedBy?: string;
+            /** @default {} */
+            evidence: components["schemas"]["EvidenceInput"];
+        };
+        ConsumerListInput: {
+            items: components["schemas"]["ConsumerInput"][];
+            nextCursor: string | null;
+        };
+        DefinePlanRequestInput: {
+            id?: components["schemas"]["PlanIdInput"];
+            name: string;
+            /** @default [] */
+            rateLimits: components["schemas"]["NamedRateLimitInput"][];
+            quota?: components["schemas"]["QuotaInput"];
+            credits?: components["schemas"]["CreditsInput"];
+            /** @default [] */
+            scopes: components["schemas"]["ScopeInput"][];
+            /** @default [] */
+            endpoints: components["schemas"]["EndpointRuleInput"][];
+            /** @default [] */
+            networks: components["schemas"]["CidrInput"][];
+            /** @default false */
+            approvalRequired: boolean;
+            price?: {
+                currency: string;
+                flatFee: number;
+                includedUnits: number;
+                unitPricePer1000: number;
+            };
+        };
+        RevisePlanRequestInput: {
+            name: string;
+            /** @default [] */
+            rateLimits: components["schemas"]["NamedRateLimitInput"][];
+            quota?: components["schemas"]["QuotaInput"];
+            credits?: components["schemas"]["CreditsInput"];
+            /** @default [] */
+            scopes: components["schemas"]["ScopeInput"][];
+            /** @default [] */
+            endpoints: components["schemas"]["EndpointRuleInput"][];
+            /** @default [] */
+            networks: components["schemas"]["CidrInput"][];
+            /** @default false */
+            approvalRequired: boolean;
+            price?: {
+                currency: string;
+                flatFee: number;
+                includedUnits: number;
+                unitPricePer1000: number;
+            };
+        };
+        PlanInput: {
+            id: components["schemas"]["PlanIdInput"];
+            version: number;
+            name: string;
+            rateLimits: components["schemas"]["NamedRateLimitInput"][];
+            quota: components["schemas"]["QuotaInput"] | null;
+            credits: components["schemas"]["CreditsInput"] | null;
+            scopes: components["schemas"]["ScopeInput"][];
+            endpoints: components["schemas"]["EndpointRuleInput"][];
+            networks: string[];
+            approvalRequired: boolean;
+            price: components["schemas"]["PriceInput"] | null;
+            /** @enum {string} */
+            status: "active" | "retired";
+            retiredReason: string | null;
+            versionEffectiveFrom: components["schemas"]["InstantInput"];
+            createdAt: components["schemas"]["InstantInput"];
+            updatedAt: components["schemas"]["InstantInput"];
+            revision: number;
+        };
+        PlanListInput: {
+            items: components["schemas"]["PlanInput"][];
+            nextCursor: string | null;
+        };
+        /** @enum {string} */
+        KeyRequestStatusInput: "pending" | "approved" | "rejected" | "claimed";
+        CreateKeyRequestBodyInput: {
+            planId: components["schemas"]["PlanIdInput"];
+            name?: string;
+        };
+        KeyRequestInput: {
+            id: components["schemas"]["KeyRequestIdInput"];
+            consumerId: components["schemas"]["ConsumerIdInput"];
+            planId: components["schemas"]["PlanIdInput"];
+            name: string | null;
+            status: components["schemas"]["KeyRequestStatusInput"];
+            keyId: components["schemas"]["KeyIdInput"] | null;
+            decidedBy: string | null;
+            decisionReason: string | null;
+            createdAt: components["schemas"]["InstantInput"];
+            updatedAt: components["schemas"]["InstantInput"];
+            revision: number;
+        };
+        CreatedKeyRequestInput: {
+            id: components["schemas"]["KeyRequestIdInput"];
+            consumerId: components["schemas"]["ConsumerIdInput"];
+            planId: components["schemas"]["PlanIdInput"];
+            name: string | null;
+            status: components["schemas"]["KeyRequestStatusInput"];
+            keyId: components["schemas"]["KeyIdInput"] | null;
+            decidedBy: string | null;
+            decisionReason: string | null;
+            createdAt: components["schemas"]["InstantInput"];
+            updatedAt: components["schemas"]["InstantInput"];
+            revision: number;
+            claimToken: string;
+        };
+        ClaimKeyRequestBodyInput: {
+            claimToken: string;
+        };
+        DecisionRequestInput: {
+            reason?: string;
+        };
+        UsageReportInput: {
+            period: string;
+            final: boolean;
+            consumerId: components["schemas"]["ConsumerIdInput"] | null;
+            planId: components["schemas"]["PlanIdInput"] | null;
+            currency: string | null;
+            units: number;
+            charge: number;
+            flatFee: number;
+            includedUnits: number;
+            billableUnits: number;
+            byKey: {
+                keyId: components["schemas"]["KeyIdInput"];
+                planId: components["schemas"]["PlanIdInput"] | null;
+                units: number;
+                verifications: {
+                    [key: string]: number;
+                };
+            }[];
+            byDay: {
+                day: string;
+                units: number;
+                verifications: {
+                    [key: string]: number;
+                };
+            }[];
+            byOutcome: {
+                [key: string]: number;
+            };
+            byPlanVersion: {
+                planId: components["schemas"]["PlanIdInput"];
+                version: number;
+                units: number;
+            }[];
         };
         /** @description Key id, e.g. key_3kTz8Qm2Xw9bLp0R */
         KeyId: string;
@@ -602,6 +837,37 @@ export interface components {
          * @enum {string}
          */
         Permission: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "metrics:read" | "admin";
+        Cidr: string;
+        /** @description A vetting check, e.g. email_verified, terms_accepted, bot_check_passed, identity_reviewed */
+        CheckName: string;
+        /** @description What the check saw (e.g. the address verified, the terms version accepted) */
+        Evidence: {
+            [key: string]: components["schemas"]["JsonValue"];
+        };
+        /** @enum {string} */
+        ConsumerStatus: "pending" | "approved" | "rejected" | "suspended" | "closed";
+        NamedRateLimit: {
+            name: string;
+            limit: number;
+            windowSeconds: number;
+            burst?: number;
+        };
+        Credits: {
+            initial: number;
+            refill: {
+                amount: number;
+                period: components["schemas"]["QuotaPeriod"];
+                /** @enum {string} */
+                mode: "add" | "reset";
+            } | null;
+        };
+        Price: {
+            currency: string;
+            flatFee: number;
+            includedUnits: number;
+            unitPricePer1000: number;
+        };
+        KeyRequestId: string;
         /** @enum {string} */
         Environment: "live" | "test";
         /** @enum {string} */
@@ -638,6 +904,10 @@ export interface components {
             }[];
             expectedRevision?: number | string;
             actualRevision?: number;
+            rule?: string;
+            written?: boolean;
+            checkpoint?: string;
+            resource?: string;
         };
         IssueKeyRequest: {
             consumerId: components["schemas"]["ConsumerId"];
@@ -686,6 +956,11 @@ export interface components {
             updatedAt: components["schemas"]["Instant"];
             revision: number;
         };
+        SecretWithheld: {
+            type: string;
+            title: string;
+            detail: string;
+        };
         IssuedKey: {
             id: components["schemas"]["KeyId"];
             kind: components["schemas"]["KeyKind"];
@@ -711,12 +986,16 @@ export interface components {
             createdAt: components["schemas"]["Instant"];
             updatedAt: components["schemas"]["Instant"];
             revision: number;
-            /** @description The plaintext key, shown once. null only when an idempotent replay cannot re-derive it (see README). */
+            /** @description The plaintext key, shown once. null only on an idempotent replay that may not or cannot show it; `secretWithheld` says why. */
             secret: string | null;
+            /** @description Set exactly when `secret` is null. */
+            secretWithheld: components["schemas"]["SecretWithheld"] | null;
         };
         KeyList: {
             items: components["schemas"]["Key"][];
             nextCursor: string | null;
+            /** @description Ledger checkpoint this instance had applied when answering; null before it applied any event. */
+            checkpoint: string | null;
         };
         ReplaceScopesRequest: {
             scopes: components["schemas"]["Scope"][];
@@ -818,6 +1097,8 @@ export interface components {
                 rate: components["schemas"]["RateState"] | null;
                 quota: components["schemas"]["QuotaState"] | null;
             };
+            /** @description Ledger checkpoint this instance had applied when answering; null before it applied any event. */
+            checkpoint: string | null;
         };
         QuotaResponse: {
             keyId: components["schemas"]["KeyId"];
@@ -841,6 +1122,195 @@ export interface components {
             keyId: components["schemas"]["KeyId"];
             granularity: components["schemas"]["QuotaPeriod"];
             buckets: components["schemas"]["UsageBucket"][];
+        };
+        RegisterConsumerRequest: {
+            id?: components["schemas"]["ConsumerId"];
+            name: string;
+            /** Format: email */
+            email: string;
+            organisation?: string;
+            intendedUse?: string;
+            externalId?: string;
+            /** @default [] */
+            allowedNetworks: components["schemas"]["Cidr"][];
+        };
+        VettingCheck: {
+            check: string;
+            passed: boolean;
+            performedBy: string | null;
+            evidence: components["schemas"]["Evidence"];
+            recordedAt: components["schemas"]["Instant"];
+        };
+        Consumer: {
+            id: components["schemas"]["ConsumerId"];
+            name: string;
+            email: string;
+            organisation: string | null;
+            intendedUse: string | null;
+            externalId: string | null;
+            allowedNetworks: string[];
+            status: components["schemas"]["ConsumerStatus"];
+            checks: components["schemas"]["VettingCheck"][];
+            decidedBy: string | null;
+            decisionReason: string | null;
+            suspendedReason: string | null;
+            closedReason: string | null;
+            createdAt: components["schemas"]["Instant"];
+            updatedAt: components["schemas"]["Instant"];
+            revision: number;
+        };
+        RecordCheckRequest: {
+            check: components["schemas"]["CheckName"];
+            /** @default true */
+            passed: boolean;
+            performedBy?: string;
+            /** @default {} */
+            evidence: components["schemas"]["Evidence"];
+        };
+        ConsumerList: {
+            items: components["schemas"]["Consumer"][];
+            nextCursor: string | null;
+        };
+        DefinePlanRequest: {
+            id?: components["schemas"]["PlanId"];
+            name: string;
+            /** @default [] */
+            rateLimits: components["schemas"]["NamedRateLimit"][];
+            quota?: components["schemas"]["Quota"];
+            credits?: components["schemas"]["Credits"];
+            /** @default [] */
+            scopes: components["schemas"]["Scope"][];
+            /** @default [] */
+            endpoints: components["schemas"]["EndpointRule"][];
+            /** @default [] */
+            networks: components["schemas"]["Cidr"][];
+            /** @default false */
+            approvalRequired: boolean;
+            price?: {
+                currency: string;
+                flatFee: number;
+                includedUnits: number;
+                unitPricePer1000: number;
+            };
+        };
+        RevisePlanRequest: {
+            name: string;
+            /** @default [] */
+            rateLimits: components["schemas"]["NamedRateLimit"][];
+            quota?: components["schemas"]["Quota"];
+            credits?: components["schemas"]["Credits"];
+            /** @default [] */
+            scopes: components["schemas"]["Scope"][];
+            /** @default [] */
+            endpoints: components["schemas"]["EndpointRule"][];
+            /** @default [] */
+            networks: components["schemas"]["Cidr"][];
+            /** @default false */
+            approvalRequired: boolean;
+            price?: {
+                currency: string;
+                flatFee: number;
+                includedUnits: number;
+                unitPricePer1000: number;
+            };
+        };
+        Plan: {
+            id: components["schemas"]["PlanId"];
+            version: number;
+            name: string;
+            rateLimits: components["schemas"]["NamedRateLimit"][];
+            quota: components["schemas"]["Quota"] | null;
+            credits: components["schemas"]["Credits"] | null;
+            scopes: components["schemas"]["Scope"][];
+            endpoints: components["schemas"]["EndpointRule"][];
+            networks: string[];
+            approvalRequired: boolean;
+            price: components["schemas"]["Price"] | null;
+            /** @enum {string} */
+            status: "active" | "retired";
+            retiredReason: string | null;
+            versionEffectiveFrom: components["schemas"]["Instant"];
+            createdAt: components["schemas"]["Instant"];
+            updatedAt: components["schemas"]["Instant"];
+            revision: number;
+        };
+        PlanList: {
+            items: components["schemas"]["Plan"][];
+            nextCursor: string | null;
+        };
+        /** @enum {string} */
+        KeyRequestStatus: "pending" | "approved" | "rejected" | "claimed";
+        CreateKeyRequestBody: {
+            planId: components["schemas"]["PlanId"];
+            name?: string;
+        };
+        KeyRequest: {
+            id: components["schemas"]["KeyRequestId"];
+            consumerId: components["schemas"]["ConsumerId"];
+            planId: components["schemas"]["PlanId"];
+            name: string | null;
+            status: components["schemas"]["KeyRequestStatus"];
+            keyId: components["schemas"]["KeyId"] | null;
+            decidedBy: string | null;
+            decisionReason: string | null;
+            createdAt: components["schemas"]["Instant"];
+            updatedAt: components["schemas"]["Instant"];
+            revision: number;
+        };
+        CreatedKeyRequest: {
+            id: components["schemas"]["KeyRequestId"];
+            consumerId: components["schemas"]["ConsumerId"];
+            planId: components["schemas"]["PlanId"];
+            name: string | null;
+            status: components["schemas"]["KeyRequestStatus"];
+            keyId: components["schemas"]["KeyId"] | null;
+            decidedBy: string | null;
+            decisionReason: string | null;
+            createdAt: components["schemas"]["Instant"];
+            updatedAt: components["schemas"]["Instant"];
+            revision: number;
+            claimToken: string;
+        };
+        ClaimKeyRequestBody: {
+            claimToken: string;
+        };
+        DecisionRequest: {
+            reason?: string;
+        };
+        UsageReport: {
+            period: string;
+            final: boolean;
+            consumerId: components["schemas"]["ConsumerId"] | null;
+            planId: components["schemas"]["PlanId"] | null;
+            currency: string | null;
+            units: number;
+            charge: number;
+            flatFee: number;
+            includedUnits: number;
+            billableUnits: number;
+            byKey: {
+                keyId: components["schemas"]["KeyId"];
+                planId: components["schemas"]["PlanId"] | null;
+                units: number;
+                verifications: {
+                    [key: string]: number;
+                };
+            }[];
+            byDay: {
+                day: string;
+                units: number;
+                verifications: {
+                    [key: string]: number;
+                };
+            }[];
+            byOutcome: {
+                [key: string]: number;
+            };
+            byPlanVersion: {
+                planId: components["schemas"]["PlanId"];
+                version: number;
+                units: number;
+            }[];
         };
     };
     responses: never;
@@ -1094,6 +1564,15 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getKey: {
@@ -1275,6 +1754,15 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     patchScopes: {
@@ -1362,6 +1850,15 @@ export interface operations {
             };
             /** @description Default Response */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1463,6 +1960,15 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     suspendKey: {
@@ -1550,6 +2056,15 @@ export interface operations {
             };
             /** @description Default Response */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1651,6 +2166,15 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     revokeKey: {
@@ -1738,6 +2262,15 @@ export interface operations {
             };
             /** @description Default Response */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1841,6 +2374,15 @@ export interface operations {
             };
             /** @description Default Response */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

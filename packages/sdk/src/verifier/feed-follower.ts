@@ -48,6 +48,11 @@ export class FeedFollower {
     return this.#live;
   }
 
+  /** The feed's position: the last key event (or checkpoint frame) it has handed over. */
+  get checkpoint(): string | undefined {
+    return this.#feed.checkpoint;
+  }
+
   /** Changes whenever trust may have been lost; cache fills started in another epoch are discarded. */
   get epoch(): number {
     return this.#epoch;

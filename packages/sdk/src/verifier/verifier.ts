@@ -11,9 +11,13 @@
  * - The cache is used only while the feed is connected and caught up. When it drops, the cache is
  *   emptied and every call goes to the service until the feed has caught up again: a possibly
  *   stale decision is never served.
- * - A fill is discarded if any event for that key arrived while it was in flight or within
- *   `settleMs` before it started: the instance that answered may not have applied that event yet
- *   (its projection and its feed are separate readers of the ledger).
+ * - A fill is stored only when the instance that answered it had applied the ledger at least up
+ *   to the feed's position when the fill started (the `checkpoint` of the verify answer and the
+ *   `keyledger-checkpoint` of the key read): its projection and the feed are separate readers of
+ *   the ledger, and a lagging instance would otherwise hand back an answer from before an event
+ *   (a revoke) that the feed has already delivered, and that nothing would ever evict. A fill is
+ *   also discarded if any event for that key arrived while it was in flight. No clock is
+ *   involved: a lag of any length is caught.
  * - Limits: in `remote` mode a key with a rate limit or quota is always verified by the service
  *   (exact counting; only its refusals before the limiter are answered locally). In `local` mode
  *   it is counted locally, see local-limits.ts for the reporting and the overshoot bound.
@@ -21,7 +25,7 @@
  * The client's token needs `keys:verify`, `events:read` and `keys:read` (to learn a key's facts
  * for the cache). Without `keys:read` only NOT_FOUND and REVOKED answers are cached.
  */
-import { MAX_KEY_LENGTH, parseKey } from '@keyledger/schemas';
+import { checkpointReached, MAX_KEY_LENGTH, parseKey } from '@keyledger/schemas';
 import { createClient, type KeyledgerClient } from '../client.js';
 import { KeyledgerApiError } from '../errors.js';
 import type { LedgerEvent, VerifyResult } from '../types.js';
@@ -49,8 +53,6 @@ export interface VerifierOptions {
   reportIntervalMs?: number;
   /** Follow the live feed (default). Without it nothing can invalidate a cache, so nothing is cached. */
   follow?: boolean;
-  /** See the module comment. Default 1 000. */
-  settleMs?: number;
   /** Background failures (feed, cache fills); default: ignored (verification goes remote). */
   onError?: (error: unknown) => void;
   now?: () => number;
@@ -64,6 +66,12 @@ export interface VerifierStats {
   remote: number;
   offline: number;
   eventsApplied: number;
+  /** Fills refused because the answering instance had not applied what the feed had seen. */
+  staleFills: number;
+  /** The feed's position: every key event up to it has been applied to the cache. */
+  feedCheckpoint: string | undefined;
+  /** Cache fills (a remote answer, maybe a key read) still running. */
+  fillsInFlight: number;
 }
 
 export interface Verifier {
@@ -86,13 +94,11 @@ interface KeyEntry {
 }
 
 interface FillStart {
-  at: number;
   seq: number;
   epoch: number;
+  /** The feed's position when the fill started: the answers must reflect at least this. */
+  feedCheckpoint: string | undefined;
 }
-
-/** A fill (remote verify + key read) that took longer than this is not stored. */
-const MAX_FILL_MS = 10_000;
 
 const UNKNOWN_LIMITS = { rate: null, quota: null };
 
@@ -113,20 +119,21 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (mode !== 'remote' && mode !== 'local') throw new TypeError(`limits must be 'remote' or 'local', got ${String(mode)}`);
   const negativeTtlMs = options.negativeTtlMs ?? 5_000;
   const reportIntervalMs = options.reportIntervalMs ?? 1_000;
-  const settleMs = options.settleMs ?? 1_000;
   const onError = options.onError ?? (() => {});
 
   const keys = new LruMap<string, KeyEntry>(options.cacheSize ?? 10_000);
   const notFound = new LruMap<string, number>(options.cacheSize ?? 10_000);
   /** keyId -> digest, to find the entry an event is about. May hold digests the LRU dropped. */
   const digestByKeyId = new Map<string, string>();
-  /** keyId -> when/which event last touched it, for the fill guard. */
-  const recentEvents = new Map<string, { at: number; seq: number }>();
-  let lastIssued = { at: Number.NEGATIVE_INFINITY, seq: 0 };
+  /** keyId -> sequence number of the last event that touched it, for the fill guard. */
+  const recentEvents = new Map<string, number>();
+  let lastIssuedSeq = 0;
   let seq = 0;
+  /** Fills in flight: events older than the oldest of them can no longer matter. */
+  const inFlight = new Set<FillStart>();
   let canReadKeys = true;
   const fills = new Map<string, Promise<void>>();
-  const stats = { hits: 0, remote: 0, offline: 0, eventsApplied: 0 };
+  const stats = { hits: 0, remote: 0, offline: 0, eventsApplied: 0, staleFills: 0 };
 
   const dropAll = () => {
     keys.clear();
@@ -136,15 +143,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   const onEvent = (event: LedgerEvent) => {
     seq++;
-    const t = now();
     if (event.type === 'KeyIssued') {
       notFound.clear();
-      lastIssued = { at: t, seq };
+      lastIssuedSeq = seq;
     }
     const keyId = keyIdOf(event);
     if (keyId === undefined) return;
-    recentEvents.set(keyId, { at: t, seq });
-    if (recentEvents.size > 1_000) sweepRecent(t);
+    recentEvents.set(keyId, seq);
+    if (recentEvents.size > 1_000) sweepRecent();
     const digest = digestByKeyId.get(keyId);
     if (digest === undefined) return;
     const entry = keys.peek(digest);
@@ -164,24 +170,34 @@ export function createVerifier(options: VerifierOptions): Verifier {
     keys.set(digest, { facts, answers: new Map(), local });
   };
 
-  const sweepRecent = (t: number) => {
-    // A record may be dropped once no fill that could still be stored started before it.
-    for (const [keyId, touched] of recentEvents) if (t - touched.at > settleMs + MAX_FILL_MS) recentEvents.delete(keyId);
+  const sweepRecent = () => {
+    // A record matters only to fills that started before it: drop those older than every fill in flight.
+    let oldest = seq;
+    for (const start of inFlight) oldest = Math.min(oldest, start.seq);
+    for (const [keyId, touched] of recentEvents) if (touched <= oldest) recentEvents.delete(keyId);
   };
 
   const follower = options.follow === false
     ? undefined
     : new FeedFollower({ client, onEvent, onUntrusted: dropAll, onError });
 
-  const startFill = (): FillStart => ({ at: now(), seq, epoch: follower?.epoch ?? -1 });
+  const startFill = (): FillStart => {
+    const start = { seq, epoch: follower?.epoch ?? -1, feedCheckpoint: follower?.checkpoint };
+    inFlight.add(start);
+    return start;
+  };
+  const endFill = (start: FillStart) => inFlight.delete(start);
 
-  /** May a fill that started at `start` be stored now? */
-  const fillAllowed = (start: FillStart, keyId: string | null): boolean => {
+  /** May a fill that started at `start`, answered by an instance at `answeredAt`, be stored now? */
+  const fillAllowed = (start: FillStart, keyId: string | null, answeredAt: string | null | undefined): boolean => {
     if (!follower?.live || follower.epoch !== start.epoch) return false;
-    if (now() - start.at > MAX_FILL_MS) return false;
-    if (keyId === null) return lastIssued.seq <= start.seq && lastIssued.at < start.at - settleMs;
+    if (!checkpointReached(answeredAt, start.feedCheckpoint)) {
+      stats.staleFills++;
+      return false;
+    }
+    if (keyId === null) return lastIssuedSeq <= start.seq;
     const touched = recentEvents.get(keyId);
-    return touched === undefined || (touched.seq <= start.seq && touched.at < start.at - settleMs);
+    return touched === undefined || touched <= start.seq;
   };
 
   const store = (digest: string, facts: KeyFacts, local: LocalLimitState | undefined) => {
@@ -197,12 +213,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   /** Learns the key's facts after a remote answer, in the background (the caller has its answer). */
   const fill = (digest: string, result: VerifyResult, start: FillStart): void => {
+    const job = fillFrom(digest, result, start);
+    if (job) void job.finally(() => endFill(start));
+    else endFill(start);
+  };
+
+  const fillFrom = (digest: string, result: VerifyResult, start: FillStart): Promise<void> | undefined => {
     if (result.code === 'MALFORMED') return;
     if (result.keyId === null) {
-      if (result.code === 'NOT_FOUND' && fillAllowed(start, null)) notFound.set(digest, now() + negativeTtlMs);
+      if (result.code === 'NOT_FOUND' && fillAllowed(start, null, result.checkpoint)) notFound.set(digest, now() + negativeTtlMs);
       return;
     }
-    if (!fillAllowed(start, result.keyId)) return;
+    if (!fillAllowed(start, result.keyId, result.checkpoint)) return;
     if (result.code === 'REVOKED') {
       store(digest, revokedFacts(result), undefined);
       return;
@@ -212,7 +234,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const job = client.keys
       .get(keyId)
       .then((key) => {
-        if (!fillAllowed(start, keyId)) return;
+        // The key read may be answered by another instance: it must have caught up as well.
+        if (!fillAllowed(start, keyId, key.checkpoint)) return;
         const facts = factsFromKey(key);
         const local = mode === 'local' && result.code === 'VALID' && (facts.rateLimit || facts.quota) ? seedLocalLimits(result, facts, now()) : undefined;
         store(digest, facts, local);
@@ -223,18 +246,25 @@ export function createVerifier(options: VerifierOptions): Verifier {
       })
       .finally(() => fills.delete(digest));
     fills.set(digest, job);
+    return job;
   };
 
   const remote = async (key: string, digest: string, context: VerifyContext, cost: number, fillAfter: boolean): Promise<VerifyResult> => {
     stats.remote++;
-    const start = startFill();
-    const result = await client.verify({
-      key,
-      ...(context.scopes && context.scopes.length > 0 ? { scopes: [...context.scopes] } : {}),
-      ...(context.endpoint ? { endpoint: { method: context.endpoint.method, path: context.endpoint.path } } : {}),
-      cost,
-    });
-    if (fillAfter) fill(digest, result, start);
+    const start = fillAfter ? startFill() : undefined;
+    let result: VerifyResult;
+    try {
+      result = await client.verify({
+        key,
+        ...(context.scopes && context.scopes.length > 0 ? { scopes: [...context.scopes] } : {}),
+        ...(context.endpoint ? { endpoint: { method: context.endpoint.method, path: context.endpoint.path } } : {}),
+        cost,
+      });
+    } catch (error) {
+      if (start) endFill(start);
+      throw error;
+    }
+    if (start) fill(digest, result, start);
     return result;
   };
 
@@ -323,7 +353,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const until = notFound.peek(digest);
       return until !== undefined && until > now() ? NOT_FOUND : undefined;
     },
-    stats: () => ({ live: follower?.live ?? false, cachedKeys: keys.size, cachedNotFound: notFound.size, ...stats }),
+    stats: () => ({
+      live: follower?.live ?? false,
+      cachedKeys: keys.size,
+      cachedNotFound: notFound.size,
+      ...stats,
+      feedCheckpoint: follower?.checkpoint,
+      fillsInFlight: inFlight.size,
+    }),
     async close() {
       follower?.close();
       await Promise.allSettled([...fills.values()]);

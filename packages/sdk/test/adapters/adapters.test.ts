@@ -33,7 +33,7 @@ let revokedKey: string;
 beforeAll(async () => {
   service = await startService();
   client = createClient({ baseUrl: service.url, token: service.rootKey });
-  verifier = createVerifier({ client, settleMs: 50 });
+  verifier = createVerifier({ client });
   await verifier.ready();
   readKey = (await client.keys.issue({ consumerId: 'cons_a', scopes: ['orders:read'] })).secret!;
   writeOnlyKey = (await client.keys.issue({ consumerId: 'cons_b', scopes: ['orders:write'] })).secret!;

@@ -15,7 +15,7 @@ let verifier: Verifier;
 beforeAll(async () => {
   service = await startService();
   client = createClient({ baseUrl: service.url, token: service.rootKey });
-  verifier = createVerifier({ client, settleMs: 50 });
+  verifier = createVerifier({ client });
   await verifier.ready();
 });
 
@@ -121,7 +121,7 @@ describe('verifier (SQLite, one service process)', () => {
   });
 
   it('in local limit mode counts locally and refuses beyond the burst', async () => {
-    const local = createVerifier({ client, limits: 'local', settleMs: 50, reportIntervalMs: 60_000 });
+    const local = createVerifier({ client, limits: 'local', reportIntervalMs: 60_000 });
     await local.ready();
     const issued = await client.keys.issue({ consumerId: 'cons_local', rateLimit: { limit: 5, windowSeconds: 3600 } });
     await eventually('local counting to start', async () => {
@@ -141,7 +141,7 @@ describe('verifier while the feed is down (SQLite, service restarted)', () => {
     const dataDir = first.dataDir;
     const port = first.port;
     const c = createClient({ baseUrl: first.url, token: first.rootKey, retries: 0 });
-    const v = createVerifier({ client: c, settleMs: 50 });
+    const v = createVerifier({ client: c });
     let restarted: ServiceProcess | undefined;
     try {
       await v.ready();

@@ -12,6 +12,8 @@ export class AppError extends Error {
     readonly title: string,
     detail: string,
     readonly extra: Record<string, unknown> = {},
+    /** Response headers that belong to this answer (Retry-After). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(detail);
   }
@@ -42,3 +44,18 @@ export const conflict = (detail: string) => new AppError(409, PROBLEM_TYPES.conf
 
 export const badRequest = (detail: string, errors?: { path: string; message: string }[]) =>
   new AppError(400, PROBLEM_TYPES.validation, 'Invalid request', detail, errors ? { errors } : {});
+
+/**
+ * The command is in the ledger, but this instance has not applied it within the timeout (its
+ * projection lags): answering 200 would let a read here contradict the write just confirmed.
+ */
+export const notYetApplied = (checkpoint: string, resource: string, timeoutMs: number) =>
+  new AppError(
+    503,
+    PROBLEM_TYPES.notYetApplied,
+    'Written, not yet applied',
+    `the command is written to the ledger (checkpoint ${checkpoint}) but this instance has not applied it within ${timeoutMs} ms; ` +
+      `read ${resource} later, or repeat the request with the same Idempotency-Key to get its outcome (without one, an issued or rotated secret cannot be shown again)`,
+    { written: true, checkpoint, resource },
+    { 'retry-after': '1' },
+  );

@@ -1,13 +1,13 @@
 /**
- * Command handling for keys: load the stream, fold it (evolve), decide, append with the stream's
- * expected revision, retry a bounded number of times on a concurrent write, then wait until the
- * projections have applied the result so that a read on this instance reflects it.
+ * The key commands, each a spec run by the generic command handler (command-handler.ts) and made
+ * idempotent by its wrapper (idempotency.ts). This module only knows keys: which streams a
+ * command reads, what it decides (domain/keys/decide.ts), what metadata its events carry and how
+ * the answer looks.
  *
- * Idempotency: with an Idempotency-Key the key id (for issue), the successor id (for rotate) and
- * every event id are derived from (actor, key), and the events carry the key and a hash of the
- * request. A retry finds its own events in the stream and answers with the state as of those
- * events (the first outcome) without writing; a concurrent duplicate is caught by the store's
- * duplicate-event-id rule; the same key with another request is a 422.
+ * Idempotency-derived material: with an Idempotency-Key the key id (issue), the successor id
+ * (rotate) and the plaintext of both are derived from (actor, key), so a replay can answer with
+ * the same secret without it ever being stored; only within the replay window
+ * (`secretReplayWindowSeconds`), after which the answer says why it is withheld.
  */
 import {
   type Actor,
@@ -16,23 +16,33 @@ import {
   type IssueKeyRequest,
   type Key,
   type KeyEvent,
+  PROBLEM_TYPES,
+  type SecretWithheld,
 } from '@keyledger/schemas';
 import {
   type Authority,
   type KeyCommand,
   type KeyState,
   decide,
+  evolve,
   foldKey,
   successorIssue,
   toKeyEvent,
   toKeyView,
 } from '../domain/keys/index.js';
 import { deriveKey, generateKey, newKeyId } from '../domain/key-material.js';
-import { WrongExpectedRevisionError } from '../store/errors.js';
 import type { EventStore, RecordedEvent } from '../store/port.js';
 import type { ProjectionRunner } from '../projections/runner.js';
-import { conflict, idempotencyMismatch, notFound, preconditionFailed } from './errors.js';
-import { deterministicKeyId, deterministicUuid } from './ids.js';
+import {
+  CommandHandler,
+  type CommandOutcome,
+  type CommandSpec,
+  type Decider,
+  type LoadedStream,
+} from './command-handler.js';
+import { notFound } from './errors.js';
+import { handleIdempotently, type IdempotencyContext } from './idempotency.js';
+import { deterministicKeyId } from './ids.js';
 
 export interface CommandContext {
   actor: Actor;
@@ -47,19 +57,22 @@ export interface CommandContext {
   /** From If-Match: the revision the caller last saw. */
   expectedRevision?: number | undefined;
   correlationId?: string | null;
-  /** The event that caused this command (rotation: the successor's issue is caused by KeyRotated). */
   causationId?: string | null;
 }
 
 export interface KeyCommandsOptions {
   store: EventStore;
-  runner: ProjectionRunner;
+  runner: Pick<ProjectionRunner, 'waitFor' | 'checkpoint'>;
   keyPrefixes: { live: string; test: string };
   maxGracePeriodSeconds: number;
   /** Derives the plaintext of idempotently issued keys; never stored. */
   serverSecret: Buffer;
   /** Active admin keys other than `keyId`, for the last-admin rule (from the key projection). */
   otherActiveAdminKeys: (keyId: string, nowMs: number) => number;
+  /** How long a replay of issue / rotate may still show the plaintext. Default 24 h. */
+  secretReplayWindowSeconds?: number;
+  /** How long a command waits for this instance to apply its events before answering 503. Default 5000. */
+  applyTimeoutMs?: number;
   now?: () => Date;
   maxAttempts?: number;
 }
@@ -67,26 +80,49 @@ export interface KeyCommandsOptions {
 export interface CommandResult {
   key: Key;
   replayed: boolean;
-  /** The key's whole stream after the command, so follow-up steps need not read it again. */
+  /** The key's whole stream after the command (as of the original, for a replay). */
   stream: RecordedEvent[];
+  /** The checkpoint this instance has applied, at least the command's own events. */
+  appliedCheckpoint: string | null;
 }
 
 export interface IssueResult extends CommandResult {
-  /** The plaintext key; null only on a replay whose secret cannot be re-derived. */
+  /** The plaintext key; null only on a replay, with `secretWithheld` saying why. */
   secret: string | null;
+  secretWithheld: SecretWithheld | null;
 }
 
 export const keyStream = (keyId: string) => `key-${keyId}`;
+export const keyResource = (keyId: string) => `/v1/keys/${keyId}`;
 
 export type KeyMaterial = { plaintext: string; digest: string; hint: string };
 
-type LoadedStream = { events: RecordedEvent[]; state: KeyState | null };
+type KeyStream = LoadedStream<KeyState | null>;
+
+/** The key aggregate's read side for the handler: fold recorded events with the domain's evolve. */
+export const keyDecider: Decider<KeyState | null> = {
+  initialState: () => null,
+  evolve: (state, recorded) => {
+    const { event, ...at } = toDomain(recorded);
+    return evolve(state, event, at);
+  },
+};
 
 export class KeyCommands {
   readonly #now: () => Date;
+  readonly #handler: CommandHandler;
+  readonly #secretWindowMs: number;
 
   constructor(private readonly options: KeyCommandsOptions) {
     this.#now = options.now ?? (() => new Date());
+    this.#secretWindowMs = (options.secretReplayWindowSeconds ?? 24 * 3600) * 1000;
+    this.#handler = new CommandHandler({
+      store: options.store,
+      waitForApplied: (checkpoint, timeoutMs) => options.runner.waitFor(checkpoint, timeoutMs),
+      applyTimeoutMs: options.applyTimeoutMs,
+      now: this.#now,
+      maxAttempts: options.maxAttempts,
+    });
   }
 
   /**
@@ -124,15 +160,21 @@ export class KeyCommands {
       quota: request.quota ?? null,
       rotatedFrom: null,
     };
-    // An existing key that is not this request's replay is refused by decide (KEY_EXISTS).
-    const result = await this.#execute(keyId, ctx, () => command, undefined, true);
-    // On a replay the secret is ours to return only if it derives to the stored digest.
-    const secret = !result.replayed || foldKey(result.stream.map(toDomain))?.digest === material.digest ? material.plaintext : null;
-    return { ...result, secret };
+    return this.#run(ctx, {
+      streams: [keyStream(keyId)],
+      resource: keyResource(keyId),
+      // An existing key that is not this request's replay is refused by decide (KEY_EXISTS).
+      decide: ([target], now) => [{ stream: (target as KeyStream).stream, events: decide(command, (target as KeyStream).state, now) }],
+      metadata: (event, _place, now) => this.#metadata(event, ctx, now),
+      result: ([target], outcome) => {
+        const result = this.#keyResult(target as KeyStream, outcome);
+        return { ...result, ...this.#secretFor(material, (target as KeyStream).state, outcome) };
+      },
+    });
   }
 
   replaceScopes(keyId: string, scopes: string[], endpoints: string[] | undefined, ctx: CommandContext) {
-    return this.#execute(keyId, ctx, () => ({ type: 'ReplaceScopes', authority: ctx.authority, scopes, endpoints }));
+    return this.#change(keyId, ctx, () => ({ type: 'ReplaceScopes', authority: ctx.authority, scopes, endpoints }));
   }
 
   patchScopes(
@@ -141,40 +183,30 @@ export class KeyCommands {
     remove: { scopes: string[]; endpoints: string[] } | undefined,
     ctx: CommandContext,
   ) {
-    return this.#execute(keyId, ctx, () => ({ type: 'PatchScopes', authority: ctx.authority, add, remove }));
+    return this.#change(keyId, ctx, () => ({ type: 'PatchScopes', authority: ctx.authority, add, remove }));
   }
 
   setLimits(keyId: string, limits: Pick<Extract<KeyCommand, { type: 'SetLimits' }>, 'rateLimit' | 'quota'>, ctx: CommandContext) {
-    return this.#execute(keyId, ctx, () => ({ type: 'SetLimits', authority: ctx.authority, ...limits }));
+    return this.#change(keyId, ctx, () => ({ type: 'SetLimits', authority: ctx.authority, ...limits }));
   }
 
   suspend(keyId: string, reason: string | null, ctx: CommandContext) {
-    return this.#execute(keyId, ctx, () => ({
-      type: 'SuspendKey',
-      authority: ctx.authority,
-      reason,
-      otherActiveAdminKeys: this.options.otherActiveAdminKeys(keyId, this.#now().getTime()),
-    }));
+    return this.#change(keyId, ctx, () => ({ type: 'SuspendKey', authority: ctx.authority, reason, otherActiveAdminKeys: this.#otherAdmins(keyId) }));
   }
 
   reinstate(keyId: string, reason: string | null, ctx: CommandContext) {
-    return this.#execute(keyId, ctx, () => ({ type: 'ReinstateKey', authority: ctx.authority, reason }));
+    return this.#change(keyId, ctx, () => ({ type: 'ReinstateKey', authority: ctx.authority, reason }));
   }
 
   revoke(keyId: string, reason: string | null, ctx: CommandContext) {
-    return this.#execute(keyId, ctx, () => ({
-      type: 'RevokeKey',
-      authority: ctx.authority,
-      reason,
-      otherActiveAdminKeys: this.options.otherActiveAdminKeys(keyId, this.#now().getTime()),
-    }));
+    return this.#change(keyId, ctx, () => ({ type: 'RevokeKey', authority: ctx.authority, reason, otherActiveAdminKeys: this.#otherAdmins(keyId) }));
   }
 
   /**
-   * Rotation writes two streams: `KeyRotated` on the old key first (it names the successor), then
-   * `KeyIssued` for the successor. Old-key-first means a concurrent revoke can never leave an
-   * orphan successor that works; a crash between the two appends is completed by the caller's
-   * retry with the same Idempotency-Key (the SDK always sends one).
+   * Rotation changes two streams in one transaction (appendToStreams): `KeyRotated` on the old
+   * key (naming the successor) and `KeyIssued` for the successor, decided together from the old
+   * key's state. Both are written or neither: no crash or concurrent revoke can leave a rotation
+   * naming a successor that does not exist, or a successor whose predecessor was not rotated.
    */
   async rotate(keyId: string, gracePeriodSeconds: number, ctx: CommandContext): Promise<{ previous: CommandResult; successor: IssueResult }> {
     const idem = ctx.idempotencyKey;
@@ -187,47 +219,52 @@ export class KeyCommands {
         : generateKey(prefix);
       return material;
     };
-    let before: KeyState | null = null;
-    const previous = await this.#execute(keyId, ctx, (state) => {
-      before = state;
-      return {
-        type: 'RotateKey',
-        authority: ctx.authority,
-        successorId,
-        successorHint: materialFor(state).hint,
-        gracePeriodSeconds,
-        maxGracePeriodSeconds: this.options.maxGracePeriodSeconds,
-      };
+    return this.#run(ctx, {
+      streams: [keyStream(keyId), keyStream(successorId)],
+      resource: keyResource(keyId),
+      decide: ([old, successor], now) => {
+        const before = existing(old as KeyStream, keyId);
+        const successorMaterial = materialFor(before);
+        const rotated = decide(
+          {
+            type: 'RotateKey',
+            authority: ctx.authority,
+            successorId,
+            successorHint: successorMaterial.hint,
+            gracePeriodSeconds,
+            maxGracePeriodSeconds: this.options.maxGracePeriodSeconds,
+          },
+          before,
+          now,
+        );
+        const issueCommand = successorIssue(
+          before,
+          { keyId: successorId, digest: successorMaterial.digest, hint: successorMaterial.hint },
+          ctx.authority,
+        );
+        const issued = decide(issueCommand, (successor as KeyStream).state, now);
+        return [
+          { stream: (old as KeyStream).stream, events: rotated },
+          { stream: (successor as KeyStream).stream, events: issued },
+        ];
+      },
+      // The successor's issue is caused by the rotation (its event id is known before the append).
+      metadata: (event, place, now) =>
+        this.#metadata(event, ctx, now, place.write === 1 ? (place.ids[0]?.[0] ?? null) : undefined),
+      result: ([old, successor], outcome) => {
+        const successorState = existing(successor as KeyStream, successorId);
+        const previous = this.#keyResult(old as KeyStream, outcome);
+        const issued = this.#keyResult(successor as KeyStream, outcome);
+        // The material derives from the environment, which the successor shares with its predecessor.
+        const secret = this.#secretFor(materialFor(successorState), successorState, outcome);
+        return { previous, successor: { ...issued, ...secret } };
+      },
     });
-    // On a replay the rotation happened earlier: rebuild the pre-rotation state from the stream.
-    const rotatedAt = previous.stream.find((e) => e.type === 'KeyRotated');
-    if (!rotatedAt) throw conflict(`key ${keyId} has no rotation to complete`);
-    const rotatedData = rotatedAt.data as { successorId: string };
-    before ??= foldKey(previous.stream.filter((e) => e.revision < rotatedAt.revision).map(toDomain));
-    const stateBefore = before as KeyState | null;
-    if (!stateBefore) throw notFound(`key ${keyId} not found`);
-    const successorMaterial = materialFor(stateBefore);
-    const issueCommand = successorIssue(stateBefore, {
-      keyId: rotatedData.successorId,
-      digest: successorMaterial.digest,
-      hint: successorMaterial.hint,
-    }, ctx.authority);
-    const successorCtx: CommandContext = { ...ctx, expectedRevision: undefined, causationId: rotatedAt.id };
-    const successorLoaded = await this.#load(rotatedData.successorId);
-    if (successorLoaded.state) {
-      // Completed earlier: the secret is ours to return only if it derives to the stored digest.
-      const existing = successorLoaded.state;
-      const secret = existing.digest === successorMaterial.digest ? successorMaterial.plaintext : null;
-      return { previous, successor: { key: toKeyView(existing, this.#now()), replayed: true, stream: successorLoaded.events, secret } };
-    }
-    // A concurrent duplicate can only be a retry with the same Idempotency-Key, whose material is the same.
-    const successor = await this.#execute(rotatedData.successorId, successorCtx, () => issueCommand, successorLoaded, true);
-    return { previous, successor: { ...successor, secret: successorMaterial.plaintext } };
   }
 
   /** The key's state as of an instant, folded from the ledger (not the projection). */
   async stateAt(keyId: string, at: Date): Promise<Key> {
-    const { events } = await this.#load(keyId);
+    const { events } = await this.#handler.load(keyStream(keyId), keyDecider);
     const upTo = events.filter((e) => Date.parse(occurredAt(e)) <= at.getTime());
     const state = foldKey(upTo.map(toDomain));
     if (!state) throw notFound(`key ${keyId} did not exist at ${at.toISOString()}`);
@@ -235,90 +272,70 @@ export class KeyCommands {
   }
 
   async history(keyId: string): Promise<RecordedEvent[]> {
-    const { events } = await this.#load(keyId);
+    const { events } = await this.#handler.load(keyStream(keyId), keyDecider);
     if (events.length === 0) throw notFound(`key ${keyId} not found`);
     return events;
   }
 
-  async #load(keyId: string): Promise<LoadedStream> {
-    const events = await this.options.store.readStream(keyStream(keyId));
-    return { events, state: foldKey(events.map(toDomain)) };
+  #otherAdmins(keyId: string): number {
+    return this.options.otherActiveAdminKeys(keyId, this.#now().getTime());
   }
 
-  /** Finds this request's own earlier events; returns the state as of the last of them. */
-  #findReplay(loaded: LoadedStream, ctx: CommandContext): { state: KeyState | null } | undefined {
-    const key = ctx.idempotencyKey;
-    if (!key) return undefined;
-    let last = -1;
-    for (const event of loaded.events) {
-      const meta = event.metadata as Partial<EventMetadata>;
-      if (meta.idempotencyKey !== key || meta.actor?.id !== ctx.actor.id) continue;
-      if (meta.requestHash !== ctx.requestHash) throw idempotencyMismatch(key);
-      last = event.revision;
+  /** A command on one existing key. */
+  #change(keyId: string, ctx: CommandContext, command: (state: KeyState) => KeyCommand): Promise<CommandResult> {
+    return this.#run(ctx, {
+      streams: [keyStream(keyId)],
+      resource: keyResource(keyId),
+      expectedRevision: ctx.expectedRevision,
+      decide: ([target], now) => {
+        const state = existing(target as KeyStream, keyId);
+        return [{ stream: (target as KeyStream).stream, events: decide(command(state), state, now) }];
+      },
+      metadata: (event, _place, now) => this.#metadata(event, ctx, now),
+      result: ([target], outcome) => this.#keyResult(target as KeyStream, outcome),
+    });
+  }
+
+  #run<Result>(ctx: CommandContext, spec: Omit<CommandSpec<KeyState | null, Result, KeyEvent>, 'decider'>): Promise<Result> {
+    const idem: IdempotencyContext | undefined = ctx.idempotencyKey
+      ? { key: ctx.idempotencyKey, actorId: ctx.actor.id, requestHash: ctx.requestHash }
+      : undefined;
+    return handleIdempotently(this.#handler, { ...spec, decider: keyDecider }, idem);
+  }
+
+  #keyResult(stream: KeyStream, outcome: CommandOutcome): CommandResult {
+    const state = existing(stream, stream.stream.slice('key-'.length));
+    return {
+      key: toKeyView(state, outcome.now),
+      replayed: outcome.replayed,
+      stream: stream.events,
+      appliedCheckpoint: this.options.runner.checkpoint ?? null,
+    };
+  }
+
+  /**
+   * The plaintext of a created key: always on the first answer; on a replay only while it derives
+   * to the stored digest (same server secret) and the original is within the replay window.
+   */
+  #secretFor(material: KeyMaterial, state: KeyState | null, outcome: CommandOutcome): Pick<IssueResult, 'secret' | 'secretWithheld'> {
+    if (!outcome.replayed) return { secret: material.plaintext, secretWithheld: null };
+    if (state?.digest !== material.digest) {
+      return withheld(
+        'this instance cannot re-derive the secret of the original request (set the same KEYLEDGER_SECRET on every instance)',
+      );
     }
-    if (last === -1) return undefined;
-    return { state: foldKey(loaded.events.filter((e) => e.revision <= last).map(toDomain)) };
-  }
-
-  async #execute(
-    keyId: string,
-    ctx: CommandContext,
-    command: (state: KeyState) => KeyCommand,
-    preloaded?: LoadedStream,
-    creates = false,
-  ): Promise<CommandResult> {
-    const stream = keyStream(keyId);
-    const maxAttempts = this.options.maxAttempts ?? 5;
-    let loaded = preloaded ?? (await this.#load(keyId));
-    for (let attempt = 1; ; attempt++) {
-      const replay = this.#findReplay(loaded, ctx);
-      if (replay) {
-        if (!replay.state) throw notFound(`key ${keyId} not found`);
-        return { key: toKeyView(replay.state, this.#now()), replayed: true, stream: loaded.events };
-      }
-      const { state } = loaded;
-      if (ctx.expectedRevision !== undefined && state && state.revision !== ctx.expectedRevision) {
-        throw preconditionFailed(ctx.expectedRevision, state.revision);
-      }
-      const now = this.#now();
-      // Only an issue may target a missing stream; everything else is a 404 before any work.
-      if (state === null && !creates) throw notFound(`key ${keyId} not found`);
-      const cmd = command(state as KeyState);
-      const events = decide(cmd, state, now);
-      if (events.length === 0) {
-        if (!state) throw notFound(`key ${keyId} not found`);
-        return { key: toKeyView(state, now), replayed: false, stream: loaded.events };
-      }
-      try {
-        const result = await this.options.store.appendToStream(
-          stream,
-          events.map((event, index) => ({
-            id: ctx.idempotencyKey
-              ? deterministicUuid(ctx.actor.id, ctx.idempotencyKey, stream, String(index))
-              : undefined,
-            type: event.type,
-            data: event.data,
-            metadata: this.#metadata(event, ctx, now),
-          })),
-          { expectedRevision: state ? state.revision : 'no_stream' },
-        );
-        await this.options.runner.waitFor(result.checkpoint);
-        const streamAfter = [...loaded.events, ...result.events];
-        const after = foldKey(streamAfter.map(toDomain)) as KeyState;
-        return { key: toKeyView(after, this.#now()), replayed: result.replayed, stream: streamAfter };
-      } catch (error) {
-        if (!(error instanceof WrongExpectedRevisionError)) throw error;
-        if (ctx.expectedRevision !== undefined) throw preconditionFailed(ctx.expectedRevision, error.actual);
-        if (attempt >= maxAttempts) {
-          throw conflict(`key ${keyId} kept changing concurrently; gave up after ${attempt} attempts, retry later`);
-        }
-        loaded = await this.#load(keyId);
-      }
+    const originalAt = outcome.originalAt ?? outcome.now;
+    if (outcome.now.getTime() - originalAt.getTime() > this.#secretWindowMs) {
+      return withheld(
+        `the original request was answered at ${originalAt.toISOString()}; a replay shows the secret only within ` +
+          `${this.#secretWindowMs / 1000} s of it (KEYLEDGER_IDEMPOTENT_SECRET_WINDOW_SECONDS). Rotate the key if the secret was lost`,
+      );
     }
+    return { secret: material.plaintext, secretWithheld: null };
   }
 
-  #metadata(event: KeyEvent, ctx: CommandContext, now: Date): EventMetadata {
-    const meta: EventMetadata = {
+  #metadata(event: KeyEvent, ctx: CommandContext, now: Date, causationId?: string | null): EventMetadata {
+    return {
       schemaVersion: CURRENT_SCHEMA_VERSION[event.type],
       actor: ctx.actor,
       requestId: ctx.requestId,
@@ -326,20 +343,25 @@ export class KeyCommands {
       sourceAddress: ctx.sourceAddress,
       occurredAt: now.toISOString(),
       correlationId: ctx.correlationId ?? ctx.requestId,
-      causationId: ctx.causationId ?? null,
+      causationId: causationId ?? ctx.causationId ?? null,
     };
-    if (ctx.idempotencyKey) {
-      meta.idempotencyKey = ctx.idempotencyKey;
-      if (ctx.requestHash) meta.requestHash = ctx.requestHash;
-    }
-    return meta;
   }
+}
+
+function existing(stream: KeyStream, keyId: string): KeyState {
+  if (!stream.state) throw notFound(`key ${keyId} not found`);
+  return stream.state;
+}
+
+function withheld(detail: string): Pick<IssueResult, 'secret' | 'secretWithheld'> {
+  return { secret: null, secretWithheld: { type: PROBLEM_TYPES.secretWithheld, title: 'Secret withheld', detail } };
 }
 
 export function occurredAt(event: RecordedEvent): string {
   return (event.metadata as { occurredAt?: string }).occurredAt ?? event.recordedAt.toISOString();
 }
 
+/** A stored key event, upcast to the current schema, as the decider folds it. */
 export function toDomain(event: RecordedEvent): { event: KeyEvent; occurredAt: string; revision: number } {
   return toKeyEvent(event);
 }

@@ -37,6 +37,8 @@ export interface Keyledger {
 export interface CreateOptions {
   /** Create the root key on an empty ledger (serve); off for tools that only open the ledger. */
   bootstrapRootKey?: boolean;
+  /** The commands' clock (tests inject one); default the system clock. */
+  now?: () => Date;
 }
 
 export async function createKeyledger(config: Config, logger: Logger, options: CreateOptions = {}): Promise<Keyledger> {
@@ -84,6 +86,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       maxGracePeriodSeconds: config.maxGracePeriodSeconds,
       serverSecret,
       otherActiveAdminKeys: (keyId, nowMs) => keys.otherActiveAdminKeys(keyId, nowMs),
+      applyTimeoutMs: config.commandApplyTimeoutMs,
+      secretReplayWindowSeconds: config.idempotentSecretWindowSeconds,
+      ...(options.now ? { now: options.now } : {}),
     });
     const createdRootKey = options.bootstrapRootKey === false ? null : await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
     // One verification for every route that answers verify questions: same checks, usage, metrics.
@@ -98,6 +103,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       store,
       keys,
       commands,
+      appliedCheckpoint: () => runner.checkpoint ?? null,
       isReady: () => ready && !closing,
       authThrottle: new AuthFailureThrottle(config.authFailures),
       onAuthFailure: (reason) => metrics.authFailures.labels({ reason }).inc(),

@@ -91,6 +91,8 @@ const Env = z.object({
   KEYLEDGER_FORWARD_AUTH_KEY_FROM: KeySources.prefault('bearer,header:x-api-key'),
   KEYLEDGER_FORWARD_AUTH_SCOPES: ScopeMap.prefault('{}'),
   KEYLEDGER_TRUSTED_PROXIES: AddressRanges.prefault('127.0.0.0/8,::1'),
+  KEYLEDGER_COMMAND_APPLY_TIMEOUT_MS: positiveInt(5_000),
+  KEYLEDGER_IDEMPOTENT_SECRET_WINDOW_SECONDS: z.coerce.number().int().min(0).default(24 * 3600),
 });
 
 export interface Config {
@@ -115,6 +117,10 @@ export interface Config {
   authFailures: { burst: number; perMinute: number };
   /** /v1/forward-auth, the endpoint nginx auth_request, Caddy forward_auth and their kin call. */
   forwardAuth: ForwardAuthConfig;
+  /** A command waits this long for this instance to apply its events, then answers 503 (written, not yet applied). */
+  commandApplyTimeoutMs: number;
+  /** An idempotent replay of issue / rotate shows the plaintext only this long after the original. */
+  idempotentSecretWindowSeconds: number;
 }
 
 export interface ForwardAuthConfig {
@@ -166,5 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       scopes: e.KEYLEDGER_FORWARD_AUTH_SCOPES,
       trustedProxies: e.KEYLEDGER_TRUSTED_PROXIES,
     },
+    commandApplyTimeoutMs: e.KEYLEDGER_COMMAND_APPLY_TIMEOUT_MS,
+    idempotentSecretWindowSeconds: e.KEYLEDGER_IDEMPOTENT_SECRET_WINDOW_SECONDS,
   };
 }

@@ -22,6 +22,7 @@ import type { KeyProjection } from '../projections/key-projection.js';
 import type { EventStore } from '../store/port.js';
 import { assertEveryRouteDeclaresAccess, type AuthFailureReason, createAuthHook } from './auth.js';
 import type { AuthFailureThrottle } from './auth-throttle.js';
+import { checkpointHooks } from './context.js';
 import { problemFor, sendProblem } from './problem.js';
 import { eventRoutes } from './routes/events.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
@@ -34,6 +35,8 @@ export interface HttpAppDeps {
   store: EventStore;
   keys: KeyProjection;
   commands: KeyCommands;
+  /** The ledger checkpoint this instance's projections have applied. */
+  appliedCheckpoint: () => string | null;
   isReady: () => boolean;
   /** Slows down failed authentications per source address. */
   authThrottle: AuthFailureThrottle;
@@ -102,6 +105,10 @@ export async function buildHttpApp(deps: HttpAppDeps) {
 
   const routes: Parameters<typeof assertEveryRouteDeclaresAccess>[0][number][] = [];
   app.addHook('onRoute', (route) => void routes.push(route));
+  // Before authentication, so even a 401 says which ledger checkpoint answered it.
+  const checkpoint = checkpointHooks(deps.appliedCheckpoint);
+  app.addHook('onRequest', checkpoint.onRequest);
+  app.addHook('onSend', checkpoint.onSend);
   app.addHook('onRequest', createAuthHook({
     keys: deps.keys,
     throttle: deps.authThrottle,
@@ -113,6 +120,7 @@ export async function buildHttpApp(deps: HttpAppDeps) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('caller', null);
+  app.decorateRequest('appliedCheckpoint', null);
 
   // JSON only: fastify's default text/plain parser would hand a string body to the schemas
   // (a confusing 400) where the honest answer is 415.
@@ -138,10 +146,10 @@ export async function buildHttpApp(deps: HttpAppDeps) {
   });
 
   app.setErrorHandler((error, request, reply) => {
-    const { problem, internal } = problemFor(error, request);
+    const { problem, internal, headers } = problemFor(error, request);
     if (internal) request.log.error({ err: error, requestId: request.id }, 'request failed');
     else request.log.debug({ status: problem.status, type: problem.type, requestId: request.id }, 'request rejected');
-    return sendProblem(reply, problem);
+    return sendProblem(reply, problem, headers);
   });
 
   app.setNotFoundHandler((request, reply) =>

@@ -1,5 +1,8 @@
-/** Turns an authenticated request into the command context every event records. */
-import type { FastifyRequest } from 'fastify';
+/**
+ * Per-request context: the command context every event records, and the ledger checkpoint the
+ * answer reflects (the `keyledger-checkpoint` header on every /v1 answer).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandContext } from '../app/key-commands.js';
 import { badRequest } from '../app/errors.js';
 import { requestHash } from '../app/ids.js';
@@ -47,4 +50,37 @@ export const etag = (revision: number) => `"${revision}"`;
 function headerValue(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The checkpoint this instance had applied when the answer was made (a lower bound of what it reflects). */
+    appliedCheckpoint: string | null;
+  }
+}
+
+export const CHECKPOINT_HEADER = 'keyledger-checkpoint';
+
+/**
+ * Hooks for the /v1 scope. The checkpoint is taken when the request arrives, before any read:
+ * the projections can only move forward, so the answer reflects at least that checkpoint, and a
+ * cache (the SDK verifier) may trust it. A command raises it to what it waited for
+ * (`answeredAt`), which covers its own events.
+ */
+export function checkpointHooks(appliedCheckpoint: () => string | null) {
+  return {
+    onRequest: async (request: FastifyRequest) => {
+      request.appliedCheckpoint = appliedCheckpoint();
+    },
+    onSend: async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+      if (request.appliedCheckpoint !== null) reply.header(CHECKPOINT_HEADER, request.appliedCheckpoint);
+      return payload;
+    },
+  };
+}
+
+/** Records that the answer reflects `checkpoint` (a command's result, after it was applied here). */
+export function answeredAt(request: FastifyRequest, checkpoint: string | null): string | null {
+  if (checkpoint !== null) request.appliedCheckpoint = checkpoint;
+  return request.appliedCheckpoint;
 }

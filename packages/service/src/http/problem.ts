@@ -38,7 +38,10 @@ const DOMAIN_STATUS: Record<string, { status: number; type: string; title: strin
 };
 
 /** Maps any error to a problem; `internal` is true only for what is our fault (logged as an error). */
-export function problemFor(error: unknown, request: FastifyRequest): { problem: Problem; internal: boolean } {
+export function problemFor(
+  error: unknown,
+  request: FastifyRequest,
+): { problem: Problem; internal: boolean; headers?: Record<string, string> } {
   const instance = request.url.split('?')[0];
   const base = { instance };
   if (hasZodFastifySchemaValidationErrors(error as object)) {
@@ -68,6 +71,7 @@ export function problemFor(error: unknown, request: FastifyRequest): { problem: 
     return {
       problem: { ...base, type: error.type, title: error.title, status: error.status, detail: error.message, ...error.extra },
       internal: false,
+      headers: error.headers,
     };
   }
   if (error instanceof DomainError) {

@@ -27,6 +27,9 @@ export class ProjectionRunner {
   readonly #abort = new AbortController();
   readonly #waiters = new Set<{ target: string; resolve: (ok: boolean) => void }>();
   readonly #listeners = new Set<BatchListener>();
+  /** Set while paused: the follow loop waits on it before reading the next page. */
+  #gate: { promise: Promise<void>; open: () => void } | undefined;
+  #inFlight: Promise<boolean> | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -75,8 +78,36 @@ export class ProjectionRunner {
     });
   }
 
+  /**
+   * Stops applying new events until resume(): this instance then lags the ledger, as one whose
+   * database reads are slow would. For fault tests and operators; reads and verify keep answering
+   * (and say the checkpoint they reflect), commands answer 503 once their wait times out.
+   * Resolves once no page is being applied.
+   */
+  async pause(): Promise<void> {
+    if (!this.#gate) {
+      let open = () => {};
+      const promise = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      this.#gate = { promise, open };
+    }
+    await this.#inFlight?.catch(() => undefined);
+  }
+
+  resume(): void {
+    const gate = this.#gate;
+    this.#gate = undefined;
+    gate?.open();
+  }
+
+  get paused(): boolean {
+    return this.#gate !== undefined;
+  }
+
   async stop(): Promise<void> {
     this.#running = false;
+    this.resume();
     this.#abort.abort();
     await this.#loop;
     for (const waiter of this.#waiters) waiter.resolve(false);
@@ -85,8 +116,13 @@ export class ProjectionRunner {
   async #follow(): Promise<void> {
     let failures = 0;
     while (this.#running) {
+      if (this.#gate) {
+        await this.#gate.promise;
+        continue;
+      }
       try {
-        const progressed = await this.#pollOnce();
+        this.#inFlight = this.#pollOnce();
+        const progressed = await this.#inFlight;
         failures = 0;
         if (!progressed && this.#running) {
           this.#lastEventAt = 0;

@@ -59,6 +59,20 @@ export interface AppendResult {
   replayed: boolean;
 }
 
+/** One stream's part of an atomic multi-stream append. */
+export interface StreamAppend {
+  stream: string;
+  events: readonly NewEvent[];
+  expectedRevision?: ExpectedRevision;
+}
+
+export interface MultiStreamAppendResult {
+  /** One result per stream, in the order the appends were given. */
+  streams: AppendResult[];
+  /** Checkpoint of the last event written (or replayed) by the whole append. */
+  checkpoint: string;
+}
+
 /**
  * One contract for every backend (store/read-options.ts checks it, the contract suite proves it):
  * readStream returns every event of the stream unless `maxCount` says otherwise; a stream that
@@ -109,6 +123,14 @@ export interface WaitOptions {
 export interface EventStore {
   readonly backend: 'sqlite' | 'postgres';
   appendToStream(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Appends to several streams in one transaction, each with its own expected revision: all or
+   * nothing. A stream not at its expected revision throws WrongExpectedRevisionError naming it.
+   * The duplicate id rule holds for the whole call: when every stream's batch is stored exactly
+   * as given, it is a replay (every result `replayed`, nothing written); any other stored id is a
+   * DuplicateEventIdError. A stream may appear once per call (KurrentDB: multiStreamAppend).
+   */
+  appendToStreams(appends: readonly StreamAppend[]): Promise<MultiStreamAppendResult>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
   /**

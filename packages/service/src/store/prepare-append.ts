@@ -5,7 +5,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { InvalidAppendError } from './errors.js';
-import type { AppendOptions, EventValidator, ExpectedRevision, NewEvent } from './port.js';
+import type { AppendOptions, EventValidator, ExpectedRevision, NewEvent, StreamAppend } from './port.js';
 import { categoryOf } from './port.js';
 
 export interface PreparedEvent {
@@ -80,6 +80,28 @@ export function prepareAppend(
     return { id: lowerId, type: event.type, data: JSON.stringify(event.data), metadata: JSON.stringify(metadata) };
   });
   return { stream, category: categoryOf(stream), expected, events: prepared };
+}
+
+/** Checks a multi-stream append: at least one stream, each stream once, no event id twice across streams. */
+export function prepareMultiAppend(appends: readonly StreamAppend[], validate: EventValidator | undefined): PreparedAppend[] {
+  if (!Array.isArray(appends) || appends.length === 0) {
+    throw new InvalidAppendError('a multi-stream append needs at least one stream');
+  }
+  const streams = new Set<string>();
+  const ids = new Set<string>();
+  return appends.map((append, index) => {
+    if (typeof append !== 'object' || append === null) throw new InvalidAppendError(`append ${index} is not an object`);
+    const prepared = prepareAppend(append.stream, append.events, { expectedRevision: append.expectedRevision }, validate);
+    if (streams.has(prepared.stream)) {
+      throw new InvalidAppendError(`stream '${prepared.stream}' appears twice in one multi-stream append; merge its events`);
+    }
+    streams.add(prepared.stream);
+    for (const event of prepared.events) {
+      if (ids.has(event.id)) throw new InvalidAppendError(`event id ${event.id} appears in two streams of one multi-stream append`);
+      ids.add(event.id);
+    }
+    return prepared;
+  });
 }
 
 /**

@@ -11,8 +11,11 @@ import { isVerifiableByGateways, type KeyState } from '../domain/keys/index.js';
 import type { LimitDecision, LimitRequest, Limiter } from '../limits/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 
+/** The verify answer; the route adds the checkpoint this instance had applied. */
+export type VerifyAnswer = Omit<VerifyResponse, 'checkpoint'>;
+
 export interface VerifyOutcome {
-  response: VerifyResponse;
+  response: VerifyAnswer;
   /** The limiter's answer when it was consulted (for the RateLimit headers). */
   decision: LimitDecision | undefined;
   /** Quota units charged by this call (0 unless VALID with a quota). */
@@ -57,7 +60,7 @@ function reject(code: VerifyCode, state: KeyState | undefined): VerifyOutcome {
   return { response: answer(code, state, undefined), decision: undefined, units: 0 };
 }
 
-function answer(code: VerifyCode, state: KeyState | undefined, decision: LimitDecision | undefined): VerifyResponse {
+function answer(code: VerifyCode, state: KeyState | undefined, decision: LimitDecision | undefined): VerifyAnswer {
   if (!state) {
     return { valid: false, code, keyId: null, consumerId: null, scopes: [], meta: null, expiresAt: null, limits: EMPTY_LIMITS };
   }

@@ -34,6 +34,7 @@ async function appWith(plugin: FastifyPluginAsync) {
     keys: service.keys,
     commands: service.commands,
     isReady: () => true,
+    appliedCheckpoint: () => null,
     authThrottle: new AuthFailureThrottle({ burst: 10, perMinute: 10 }),
     v1Plugins: [plugin],
   });

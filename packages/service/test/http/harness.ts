@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { makeTestKey } from '../../../../test/support/service-process.js';
-import { createKeyledger, type Keyledger } from '../../src/app/keyledger.js';
+import { createKeyledger, type Keyledger, type CreateOptions } from '../../src/app/keyledger.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging.js';
 
@@ -37,12 +37,13 @@ export interface Reply {
   text: string;
 }
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(env: Record<string, string> = {}, options: CreateOptions = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'keyledger-http-'));
   const rootKey = makeTestKey();
   const service = await createKeyledger(
     loadConfig({ KEYLEDGER_DATA_DIR: dataDir, KEYLEDGER_ROOT_KEY: rootKey, KEYLEDGER_LOG_LEVEL: 'silent', ...env }),
     createLogger('silent'),
+    options,
   );
   await service.app.ready();
 

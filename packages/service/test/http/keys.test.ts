@@ -34,7 +34,8 @@ describe('issue and read', () => {
     expect(got.body.secret).toBeUndefined();
     expect(got.text).not.toContain(key.secret);
     expect(got.text).not.toMatch(/digest/i);
-    const { secret: _secret, ...view } = key;
+    expect(key.secretWithheld).toBeNull();
+    const { secret: _secret, secretWithheld: _withheld, ...view } = key;
     expect(got.body).toEqual(view);
   });
 

@@ -5,6 +5,7 @@
  */
 
 import { randomBytes, randomUUID } from 'node:crypto';
+import { compareLedgerCheckpoints } from '@keyledger/schemas';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   CheckpointBeyondHeadError,
@@ -672,6 +673,139 @@ export function describeEventStoreContract(name: string, open: OpenEventStore, c
       });
     });
 
+    describe('appendToStreams (several streams, one transaction)', () => {
+      function ided(count: number, type = 'Multi'): NewEvent[] {
+        return Array.from({ length: count }, (_, i) => ({ id: randomUUID(), type, data: { i } }));
+      }
+
+      it('writes every stream with its own expected revision and returns each result plus the last checkpoint', async () => {
+        const [a, b, c] = [uniqueStream(), uniqueStream(), uniqueStream()];
+        await store.appendToStream(a, numbered(2));
+        const result = await store.appendToStreams([
+          { stream: a, events: numbered(1), expectedRevision: 1 },
+          { stream: b, events: numbered(2), expectedRevision: 'no_stream' },
+          { stream: c, events: numbered(1) },
+        ]);
+        expect(result.streams.map((r) => r.events.map((e) => [e.stream, e.revision]))).toEqual([
+          [[a, 2]],
+          [[b, 0], [b, 1]],
+          [[c, 0]],
+        ]);
+        expect(result.streams.map((r) => r.nextExpectedRevision)).toEqual([2, 1, 0]);
+        expect(result.streams.every((r) => !r.replayed)).toBe(true);
+        const all = result.streams.flatMap((r) => r.events);
+        for (const e of all) expect(store.compareCheckpoints(e.checkpoint, result.checkpoint)).toBeLessThanOrEqual(0);
+        expect(all.map((e) => e.checkpoint)).toContain(result.checkpoint);
+        expect(await store.readStream(b)).toEqual(result.streams[1]?.events);
+        // Read back from the global log as one contiguous run, in the given order.
+        const log = await store.readAll({ after: (await store.readStream(a))[1]?.checkpoint });
+        expect(log.events.filter((e) => [a, b, c].includes(e.stream))).toEqual(all);
+      });
+
+      it('one stream at the wrong revision writes nothing anywhere and names that stream', async () => {
+        const [a, b] = [uniqueStream(), uniqueStream()];
+        await store.appendToStream(b, numbered(1));
+        const error = await rejectionOf(
+          store.appendToStreams([
+            { stream: a, events: numbered(1), expectedRevision: 'no_stream' },
+            { stream: b, events: numbered(1), expectedRevision: 'no_stream' },
+          ]),
+        );
+        expect(error).toBeInstanceOf(WrongExpectedRevisionError);
+        expect(error).toMatchObject({ stream: b, expected: 'no_stream', actual: 0 });
+        expect(await store.readStream(a)).toEqual([]);
+        expect((await store.readStream(b)).length).toBe(1);
+        await expectWrongRevision(
+          store.appendToStreams([{ stream: a, events: numbered(1), expectedRevision: 'stream_exists' }]),
+          a,
+          'stream_exists',
+          -1,
+        );
+      });
+
+      it('a retried identical multi-append is a replay; a partial overlap is a DuplicateEventIdError', async () => {
+        const [a, b] = [uniqueStream(), uniqueStream()];
+        const appends = [
+          { stream: a, events: ided(2), expectedRevision: 'no_stream' as const },
+          { stream: b, events: ided(1), expectedRevision: 'no_stream' as const },
+        ];
+        const original = await store.appendToStreams(appends);
+        await store.appendToStream(a, numbered(1));
+        const replay = await store.appendToStreams(appends);
+        expect(replay.streams.map((r) => r.replayed)).toEqual([true, true]);
+        expect(replay.checkpoint).toBe(original.checkpoint);
+        expect(replay.streams.map((r) => r.events)).toEqual(original.streams.map((r) => r.events));
+        // Only one of the two batches stored as given (the other stream is new): not a replay.
+        const c = uniqueStream();
+        const error = await rejectionOf(
+          store.appendToStreams([appends[0] as (typeof appends)[number], { stream: c, events: ided(1) }]),
+        );
+        expect(error).toBeInstanceOf(DuplicateEventIdError);
+        expect(await store.readStream(c)).toEqual([]);
+        // An id already stored by a single-stream append is a duplicate too, writing nothing.
+        const lone = ided(1);
+        await store.appendToStream(uniqueStream(), lone);
+        const d = uniqueStream();
+        expect(await rejectionOf(store.appendToStreams([{ stream: d, events: ided(1) }, { stream: uniqueStream(), events: lone }]))).toBeInstanceOf(
+          DuplicateEventIdError,
+        );
+        expect(await store.readStream(d)).toEqual([]);
+        expect((await store.readStream(a)).length).toBe(3);
+      });
+
+      it('rejects an empty call, a stream given twice and an id given twice, writing nothing', async () => {
+        const a = uniqueStream();
+        const [one] = ided(1) as [NewEvent];
+        for (const appends of [
+          [],
+          [{ stream: a, events: numbered(1) }, { stream: a, events: numbered(1) }],
+          [{ stream: a, events: [one] }, { stream: uniqueStream(), events: [one] }],
+          [{ stream: a, events: numbered(1) }, { stream: uniqueStream(), events: [] }],
+        ]) {
+          expect(await rejectionOf(store.appendToStreams(appends))).toBeInstanceOf(InvalidAppendError);
+        }
+        expect(await store.readStream(a)).toEqual([]);
+      });
+
+      it('concurrent multi-appends over the same streams in opposite orders all land, without deadlock', async () => {
+        const streams = [uniqueStream(), uniqueStream(), uniqueStream()];
+        const rounds = 20;
+        await Promise.all(
+          Array.from({ length: rounds }, (_, i) =>
+            store.appendToStreams((i % 2 === 0 ? streams : [...streams].reverse()).map((stream) => ({ stream, events: numbered(1) }))),
+          ),
+        );
+        for (const stream of streams) {
+          expect((await store.readStream(stream)).map((e) => e.revision)).toEqual(Array.from({ length: rounds }, (_, i) => i));
+        }
+      });
+
+      it('the same multi-append twice concurrently is written once and replayed once', async () => {
+        const appends = [
+          { stream: uniqueStream(), events: ided(2), expectedRevision: 'no_stream' as const },
+          { stream: uniqueStream(), events: ided(1), expectedRevision: 'no_stream' as const },
+        ];
+        const results = await Promise.all([store.appendToStreams(appends), store.appendToStreams(appends)]);
+        expect(results.map((r) => r.streams.every((s) => s.replayed)).sort()).toEqual([false, true]);
+        expect(results[0]?.checkpoint).toBe(results[1]?.checkpoint);
+        expect((await store.readStream(appends[0]!.stream)).length).toBe(2);
+      });
+
+      it('validates every event of every stream before writing any', async () => {
+        const validated = await openExtra({
+          validate: (type) => {
+            if (type === 'Bad') throw new Error('Bad is refused');
+          },
+        });
+        const [a, b] = [uniqueStream(), uniqueStream()];
+        const error = await rejectionOf(
+          validated.appendToStreams([{ stream: a, events: numbered(1) }, { stream: b, events: [event('Bad')] }]),
+        );
+        expect(error).toBeInstanceOf(InvalidAppendError);
+        expect(await validated.readStream(a)).toEqual([]);
+      });
+    });
+
     describe('waitForEvents', () => {
       it('resolves after an append from another task', async () => {
         const head = await headMarker();
@@ -725,6 +859,9 @@ export function describeEventStoreContract(name: string, open: OpenEventStore, c
           for (let j = 0; j < ordered.length; j++) {
             const compared = Math.sign(store.compareCheckpoints(ordered[i], ordered[j]));
             expect(compared, `compare #${i} with #${j}`).toBe(Math.sign(i - j));
+            // Clients (the SDK verifier) order checkpoints by the public rule; it must agree.
+            const [x, y] = [ordered[i], ordered[j]];
+            if (x !== undefined && y !== undefined) expect(compareLedgerCheckpoints(x, y), `public order #${i} #${j}`).toBe(compared);
           }
         }
       });

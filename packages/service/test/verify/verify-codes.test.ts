@@ -47,7 +47,11 @@ describe('verify: every code', () => {
       meta: { tier: 'gold' },
       expiresAt: new Date(expiresAt).toISOString(),
       limits: { rate: null, quota: null },
+      // The checkpoint this instance had applied: at least the key's issue, and the header's value.
+      checkpoint: response.headers['keyledger-checkpoint'],
     });
+    const [issued] = await h.service.store.readStream(`key-${key.id}`);
+    expect(h.service.store.compareCheckpoints(response.body.checkpoint, issued?.checkpoint)).toBeGreaterThanOrEqual(0);
     // A key without limits advertises no policy.
     expect(response.headers['ratelimit-policy']).toBeUndefined();
     expect(response.headers['ratelimit']).toBeUndefined();

@@ -62,6 +62,8 @@ export const eventStreamRoutes: FastifyPluginAsyncZod<EventStreamOptions> = asyn
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
       'x-request-id': request.id,
+      // Hijacked replies skip onSend: the checkpoint header is written here (events carry their own).
+      ...(request.appliedCheckpoint !== null ? { 'keyledger-checkpoint': request.appliedCheckpoint } : {}),
     });
     res.write(`retry: 1000\n: connected\n\n`);
 

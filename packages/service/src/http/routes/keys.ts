@@ -17,14 +17,14 @@ import {
   RotateKeyRequest,
   SetLimitsRequest,
 } from '@keyledger/schemas';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { badRequest, notFound } from '../../app/errors.js';
 import type { CommandResult, KeyCommands } from '../../app/key-commands.js';
 import { describeChange, toKeyView } from '../../domain/keys/index.js';
 import type { KeyProjection } from '../../projections/key-projection.js';
-import { commandContext, etag } from '../context.js';
+import { answeredAt, commandContext, etag } from '../context.js';
 
 export interface KeyRoutesOptions {
   commands: KeyCommands;
@@ -34,6 +34,8 @@ export interface KeyRoutesOptions {
 
 const Params = z.object({ id: KeyId }).strict();
 const problems = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 412: Problem, 422: Problem };
+/** Commands also answer 503 when written but not yet applied by this instance (Retry-After). */
+const commandProblems = { ...problems, 503: Problem };
 const tags = ['keys'];
 const write = { permission: 'keys:write' as const };
 const read = { permission: 'keys:read' as const };
@@ -44,7 +46,8 @@ const idempotencyHeaders = z.object({
 });
 
 export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { commands, keys, now }) => {
-  const reply200 = (reply: FastifyReply, result: CommandResult) => {
+  const reply200 = (request: FastifyRequest, reply: FastifyReply, result: CommandResult) => {
+    answeredAt(request, result.appliedCheckpoint);
     reply.header('etag', etag(result.key.revision));
     if (result.replayed) reply.header('idempotent-replayed', 'true');
     return result.key;
@@ -56,13 +59,13 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
       tags, security, summary: 'Issue a key', operationId: 'issueKey',
       headers: idempotencyHeaders.omit({ 'if-match': true }),
       body: IssueKeyRequest,
-      response: { 201: IssuedKey, 200: IssuedKey, ...problems },
+      response: { 201: IssuedKey, 200: IssuedKey, ...commandProblems },
     },
   }, async (request, reply) => {
     // Who may mint which kind of key is the decider's rule (domain/keys/authority.ts), not the route's.
     const result = await commands.issue(request.body, commandContext(request, { withIfMatch: false }));
     reply.code(result.replayed ? 200 : 201).header('location', `/v1/keys/${result.key.id}`);
-    return { ...reply200(reply, result), secret: result.secret };
+    return { ...reply200(request, reply, result), secret: result.secret, secretWithheld: result.secretWithheld };
   });
 
   app.get('/keys', {
@@ -75,6 +78,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
     return {
       items: page.items.map((state) => toKeyView(state, at)),
       nextCursor: page.nextAfter === null ? null : encodeCursor(page.nextAfter),
+      checkpoint: request.appliedCheckpoint,
     };
   });
 
@@ -99,28 +103,28 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
     config: write,
     schema: {
       tags, security, summary: 'Replace scopes (and endpoint rules)', operationId: 'replaceScopes',
-      headers: idempotencyHeaders, params: Params, body: ReplaceScopesRequest, response: { 200: Key, ...problems },
+      headers: idempotencyHeaders, params: Params, body: ReplaceScopesRequest, response: { 200: Key, ...commandProblems },
     },
   }, async (request, reply) =>
-    reply200(reply, await commands.replaceScopes(request.params.id, request.body.scopes, request.body.endpoints, commandContext(request))));
+    reply200(request, reply, await commands.replaceScopes(request.params.id, request.body.scopes, request.body.endpoints, commandContext(request))));
 
   app.patch('/keys/:id/scopes', {
     config: write,
     schema: {
       tags, security, summary: 'Add or remove scopes (and endpoint rules)', operationId: 'patchScopes',
-      headers: idempotencyHeaders, params: Params, body: PatchScopesRequest, response: { 200: Key, ...problems },
+      headers: idempotencyHeaders, params: Params, body: PatchScopesRequest, response: { 200: Key, ...commandProblems },
     },
   }, async (request, reply) =>
-    reply200(reply, await commands.patchScopes(request.params.id, request.body.add, request.body.remove, commandContext(request))));
+    reply200(request, reply, await commands.patchScopes(request.params.id, request.body.add, request.body.remove, commandContext(request))));
 
   app.put('/keys/:id/limits', {
     config: write,
     schema: {
       tags, security, summary: 'Override rate limit and quota', operationId: 'setLimits',
-      headers: idempotencyHeaders, params: Params, body: SetLimitsRequest, response: { 200: Key, ...problems },
+      headers: idempotencyHeaders, params: Params, body: SetLimitsRequest, response: { 200: Key, ...commandProblems },
     },
   }, async (request, reply) =>
-    reply200(reply, await commands.setLimits(request.params.id, request.body, commandContext(request))));
+    reply200(request, reply, await commands.setLimits(request.params.id, request.body, commandContext(request))));
 
   for (const action of ['suspend', 'reinstate', 'revoke'] as const) {
     app.post(`/keys/:id/${action}`, {
@@ -131,7 +135,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
       },
       schema: {
         tags, security, summary: `${action[0]!.toUpperCase()}${action.slice(1)} a key`, operationId: `${action}Key`,
-        headers: idempotencyHeaders, params: Params, body: ReasonRequest, response: { 200: Key, ...problems },
+        headers: idempotencyHeaders, params: Params, body: ReasonRequest, response: { 200: Key, ...commandProblems },
       },
     }, async (request, reply) => {
       const reason = request.body.reason ?? null;
@@ -142,7 +146,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
         : action === 'reinstate'
           ? await commands.reinstate(id, reason, ctx)
           : await commands.revoke(id, reason, ctx);
-      return reply200(reply, result);
+      return reply200(request, reply, result);
     });
   }
 
@@ -150,13 +154,15 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
     config: write,
     schema: {
       tags, security, summary: 'Rotate: issue a successor; the old key works until the grace period ends', operationId: 'rotateKey',
-      headers: idempotencyHeaders, params: Params, body: RotateKeyRequest, response: { 201: RotatedKey, 200: RotatedKey, ...problems },
+      headers: idempotencyHeaders, params: Params, body: RotateKeyRequest, response: { 201: RotatedKey, 200: RotatedKey, ...commandProblems },
     },
   }, async (request, reply) => {
     const result = await commands.rotate(request.params.id, request.body.gracePeriodSeconds, commandContext(request));
+    answeredAt(request, result.successor.appliedCheckpoint);
     reply.code(result.previous.replayed ? 200 : 201).header('etag', etag(result.previous.key.revision));
     if (result.previous.replayed) reply.header('idempotent-replayed', 'true');
-    return { previous: result.previous.key, successor: { ...result.successor.key, secret: result.successor.secret } };
+    const { secret, secretWithheld } = result.successor;
+    return { previous: result.previous.key, successor: { ...result.successor.key, secret, secretWithheld } };
   });
 
   app.get('/keys/:id/history', {

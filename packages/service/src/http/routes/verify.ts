@@ -50,7 +50,8 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
   }, async (request, reply) => {
     const { response, decision } = await verification(request.body);
     reply.headers(limitResponseHeaders(decision));
-    return response;
+    // Taken when the request arrived, before the projection was read: the answer reflects at least it.
+    return { ...response, checkpoint: request.appliedCheckpoint };
   });
 
   app.get('/keys/:id/quota', {

@@ -46,6 +46,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'kl_append function',
     sql: (names) => appendFunctionSql(names),
   },
+  {
+    version: 3,
+    name: 'kl_append_streams function',
+    sql: (names) => appendStreamsFunctionSql(names),
+  },
 ];
 
 /**
@@ -125,6 +130,101 @@ function appendFunctionSql({ quoted: s, streamLockSpace: lockSpace }: SchemaName
 
       status := 'ok';
       actual_revision := v_revision;
+      transaction_id := pg_current_xact_id();
+      created_at := now();
+    end;
+    $fn$;`;
+}
+
+/**
+ * Several streams in one statement (so one transaction and one round trip), all or nothing.
+ * Stream i owns events p_offsets[i]+1 .. p_offsets[i+1] of the flattened event arrays.
+ * Every stream's advisory lock is taken first, in ascending lock-key order, so two multi-stream
+ * appends can never wait on each other in a cycle (a single-stream append holds one lock and
+ * waits for nothing else). As in kl_append, no write happens before the locks are held, so the
+ * transaction id is assigned in lock order. Returns 'duplicate' when any id is already stored,
+ * 'conflict' with the failing stream's index (0-based) and actual revision, or 'ok' with the
+ * revision each stream was at before and every event's position, in the given order.
+ */
+function appendStreamsFunctionSql({ quoted: s, streamLockSpace: lockSpace }: SchemaNames): string {
+  return `
+    create or replace function ${s}.kl_append_streams(
+      p_streams text[],
+      p_categories text[],
+      p_expected_kinds text[],
+      p_expected_revisions bigint[],
+      p_offsets int[],
+      p_ids uuid[],
+      p_types text[],
+      p_data json[],
+      p_metadata json[],
+      out status text,
+      out failed_index int,
+      out actual_revisions bigint[],
+      out transaction_id xid8,
+      out positions bigint[],
+      out created_at timestamptz
+    )
+    language plpgsql
+    as $fn$
+    declare
+      v_lock int;
+      v_revision bigint;
+      v_positions bigint[];
+      i int;
+    begin
+      for v_lock in select distinct hashtext(name) from unnest(p_streams) as t(name) order by 1 loop
+        perform pg_advisory_xact_lock(${lockSpace}, v_lock);
+      end loop;
+
+      if exists (select 1 from ${s}.kl_events e where e.event_id = any(p_ids)) then
+        status := 'duplicate';
+        return;
+      end if;
+
+      actual_revisions := '{}';
+      for i in 1 .. cardinality(p_streams) loop
+        select st.revision into v_revision from ${s}.kl_streams st where st.stream_id = p_streams[i];
+        if not found then
+          v_revision := -1;
+        end if;
+        if not (
+          p_expected_kinds[i] = 'any'
+          or (p_expected_kinds[i] = 'no_stream' and v_revision = -1)
+          or (p_expected_kinds[i] = 'stream_exists' and v_revision >= 0)
+          or (p_expected_kinds[i] = 'exact' and v_revision = p_expected_revisions[i])
+        ) then
+          status := 'conflict';
+          failed_index := i - 1;
+          actual_revisions := array[v_revision];
+          return;
+        end if;
+        actual_revisions := actual_revisions || v_revision;
+      end loop;
+
+      positions := '{}';
+      for i in 1 .. cardinality(p_streams) loop
+        with inserted as (
+          insert into ${s}.kl_events (stream_id, stream_revision, event_id, event_type, category, data, metadata)
+          select p_streams[i], actual_revisions[i] + e.ord, e.id, e.type, p_categories[i], e.data, e.metadata
+          from unnest(
+            p_ids[p_offsets[i] + 1 : p_offsets[i + 1]],
+            p_types[p_offsets[i] + 1 : p_offsets[i + 1]],
+            p_data[p_offsets[i] + 1 : p_offsets[i + 1]],
+            p_metadata[p_offsets[i] + 1 : p_offsets[i + 1]]
+          ) with ordinality as e(id, type, data, metadata, ord)
+          order by e.ord
+          returning ${s}.kl_events.position, ${s}.kl_events.stream_revision
+        )
+        select array_agg(ins.position order by ins.stream_revision) into v_positions from inserted ins;
+        positions := positions || v_positions;
+
+        insert into ${s}.kl_streams as st (stream_id, revision)
+          values (p_streams[i], actual_revisions[i] + (p_offsets[i + 1] - p_offsets[i]))
+          on conflict (stream_id) do update set revision = excluded.revision;
+      end loop;
+
+      status := 'ok';
       transaction_id := pg_current_xact_id();
       created_at := now();
     end;

@@ -11,16 +11,18 @@ import type {
   AppendResult,
   EventStore,
   EventValidator,
+  MultiStreamAppendResult,
   NewEvent,
   ReadAllOptions,
   ReadAllResult,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   WaitOptions,
 } from '../port.js';
-import { prepareAppend } from '../prepare-append.js';
+import { prepareAppend, prepareMultiAppend } from '../prepare-append.js';
 import { CommitAnnouncer } from './announcer.js';
-import { appendEvents, appendStatements, type AppendStatements } from './append.js';
+import { appendEvents, appendEventsToStreams, appendStatements, type AppendStatements } from './append.js';
 import { compareCheckpoints, LOG_START, parseCheckpoint } from './checkpoint.js';
 import { NotificationListener } from './listener.js';
 import { runMigrations } from './migrations.js';
@@ -109,6 +111,17 @@ class PostgresEventStore implements EventStore {
     const result = await this.#run(() => appendEvents(this.pool, this.names, this.#appendStatements, prepared));
     if (!result.replayed) {
       // Local waiters need not wait for the NOTIFY to travel back through the listener.
+      this.wake.wake();
+      this.announcer.announce();
+    }
+    return result;
+  }
+
+  async appendToStreams(appends: readonly StreamAppend[]): Promise<MultiStreamAppendResult> {
+    this.#assertOpen();
+    const prepared = prepareMultiAppend(appends, this.validate);
+    const result = await this.#run(() => appendEventsToStreams(this.pool, this.names, this.#appendStatements, prepared));
+    if (!result.streams.every((stream) => stream.replayed)) {
       this.wake.wake();
       this.announcer.announce();
     }

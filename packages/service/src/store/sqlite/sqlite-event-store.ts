@@ -25,15 +25,18 @@ import type {
   EventStore,
   EventValidator,
   ExpectedRevision,
+  MultiStreamAppendResult,
   NewEvent,
   ReadAllOptions,
   ReadAllResult,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   WaitOptions,
 } from '../port.js';
 import type { PreparedAppend } from '../prepare-append.js';
-import { prepareAppend } from '../prepare-append.js';
+import { prepareAppend, prepareMultiAppend } from '../prepare-append.js';
+import { lastCheckpoint, replayedResults } from '../replay.js';
 import { compareCheckpoints, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
 import { parseFilter, parseReadAllCount, parseStreamRead } from '../read-options.js';
 import type { EventRow } from './read-all.js';
@@ -68,6 +71,7 @@ export class SqliteEventStore implements EventStore {
   readonly #pollIntervalMs: number;
   readonly #statements: ReturnType<typeof prepareStatements>;
   readonly #appendTransaction: Database.Transaction<(append: PreparedAppend, now: number) => WrittenAppend>;
+  readonly #multiAppendTransaction: Database.Transaction<(appends: PreparedAppend[], now: number) => WrittenAppend[]>;
   readonly #readAllTransaction: Database.Transaction<
     (after: number, limit: number, categories?: string[], types?: string[]) => { rows: EventRow[]; head: number } | undefined
   >;
@@ -113,6 +117,10 @@ export class SqliteEventStore implements EventStore {
     this.#appendTransaction = db.transaction((append: PreparedAppend, now: number) =>
       writeAppend(statements, append, now),
     );
+    // One IMMEDIATE transaction for every stream: a failure in any of them rolls back all.
+    this.#multiAppendTransaction = db.transaction((appends: PreparedAppend[], now: number) =>
+      appends.map((append) => writeAppend(statements, append, now)),
+    );
     this.#readAllTransaction = db.transaction(
       (after: number, limit: number, categories?: string[], types?: string[]) => {
         // Same snapshot as the rows: nothing can commit between the two reads. Positions are
@@ -137,29 +145,34 @@ export class SqliteEventStore implements EventStore {
       if (error instanceof BatchIdsAlreadyStored || isEventIdViolation(error)) return this.#replayOrThrow(append);
       throw toStoreError(error, `append to '${append.stream}' failed`);
     }
-    const { firstRevision, positions } = written;
-    const last = positions[positions.length - 1] as number;
-    this.#knownHead = Math.max(this.#knownHead, last);
+    const result = recordedResult(append, written, now);
+    this.#knownHead = Math.max(this.#knownHead, Number(result.checkpoint));
     this.#waiters.wakeAll();
-    const recorded = append.events.map(
-      (event, i): RecordedEvent => ({
-        id: event.id,
-        stream: append.stream,
-        category: append.category,
-        revision: firstRevision + i,
-        type: event.type,
-        data: JSON.parse(event.data),
-        metadata: JSON.parse(event.metadata),
-        checkpoint: formatCheckpoint(positions[i] as number),
-        recordedAt: new Date(now),
-      }),
-    );
-    return {
-      nextExpectedRevision: firstRevision + positions.length - 1,
-      checkpoint: formatCheckpoint(last),
-      events: recorded,
-      replayed: false,
-    };
+    return result;
+  }
+
+  async appendToStreams(appends: readonly StreamAppend[]): Promise<MultiStreamAppendResult> {
+    this.#assertOpen();
+    const prepared = prepareMultiAppend(appends, this.#validate);
+    const now = Date.now();
+    let written: WrittenAppend[];
+    try {
+      written = this.#multiAppendTransaction.immediate(prepared, now);
+    } catch (error) {
+      if (error instanceof BatchIdsAlreadyStored || isEventIdViolation(error)) {
+        const ids = prepared.flatMap((append) => append.events.map((event) => event.id));
+        const rows = this.#query(() => this.#statements.eventsByIds.all(JSON.stringify(ids)) as EventRow[]);
+        const streams = replayedResults(prepared, new Map(rows.map((row) => [row.event_id, toRecordedEvent(row)])));
+        if (!streams) throw new EventStoreError('multi-stream append hit an event id conflict that vanished on re-read');
+        return { streams, checkpoint: lastCheckpoint(streams, compareCheckpoints) };
+      }
+      throw toStoreError(error, `append to ${prepared.map((a) => `'${a.stream}'`).join(', ')} failed`);
+    }
+    const streams = prepared.map((append, i) => recordedResult(append, written[i] as WrittenAppend, now));
+    const checkpoint = lastCheckpoint(streams, compareCheckpoints);
+    this.#knownHead = Math.max(this.#knownHead, Number(checkpoint));
+    this.#waiters.wakeAll();
+    return { streams, checkpoint };
   }
 
   async readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
@@ -332,6 +345,28 @@ function writeAppend(statements: Statements, append: PreparedAppend, now: number
     return Number(lastInsertRowid);
   });
   return { firstRevision: actual + 1, positions };
+}
+
+function recordedResult(append: PreparedAppend, { firstRevision, positions }: WrittenAppend, now: number): AppendResult {
+  const events = append.events.map(
+    (event, i): RecordedEvent => ({
+      id: event.id,
+      stream: append.stream,
+      category: append.category,
+      revision: firstRevision + i,
+      type: event.type,
+      data: JSON.parse(event.data),
+      metadata: JSON.parse(event.metadata),
+      checkpoint: formatCheckpoint(positions[i] as number),
+      recordedAt: new Date(now),
+    }),
+  );
+  return {
+    nextExpectedRevision: firstRevision + positions.length - 1,
+    checkpoint: formatCheckpoint(positions[positions.length - 1] as number),
+    events,
+    replayed: false,
+  };
 }
 
 function revisionMatches(expected: ExpectedRevision, actual: number): boolean {
