@@ -127,10 +127,10 @@ export async function buildHttpApp(deps: HttpAppDeps) {
   });
 
   app.setErrorHandler((error, request, reply) => {
-    const { problem, internal } = problemFor(error, request);
+    const { problem, internal, headers } = problemFor(error, request);
     if (internal) request.log.error({ err: error, requestId: request.id }, 'request failed');
     else request.log.debug({ status: problem.status, type: problem.type, requestId: request.id }, 'request rejected');
-    return sendProblem(reply, problem);
+    return sendProblem(reply, problem, headers);
   });
 
   app.setNotFoundHandler((request, reply) =>
