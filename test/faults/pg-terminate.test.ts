@@ -10,6 +10,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { holdFenceLock } from '../../packages/service/test/store/pg-test-schema.js';
 import { eventually } from '../support/eventually.js';
 import { auditLedger } from '../support/fault-audit.js';
 import { printFigures, summarise } from '../support/figures.js';
@@ -31,8 +32,11 @@ describe.skipIf(skipWithoutPostgres)(name, () => {
   let schema: Awaited<ReturnType<typeof createSchema>>;
   let service: ServiceProcess;
   let admin: pg.Client;
+  let releaseFence: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
+    // A global reader: kept apart from the test that holds the cluster-wide snapshot fence open.
+    releaseFence = await holdFenceLock('shared');
     schema = await createSchema('kl_fault_pgterm');
     service = await startService({ env: { KEYLEDGER_DATABASE_URL: DATABASE_URL!, KEYLEDGER_DATABASE_SCHEMA: schema.schema } });
     admin = new pg.Client({ connectionString: DATABASE_URL, application_name: 'keyledger-fault-test' });
@@ -43,6 +47,7 @@ describe.skipIf(skipWithoutPostgres)(name, () => {
     await admin?.end();
     await service?.stop();
     await schema?.drop();
+    await releaseFence?.();
   });
 
   /** Ends every backend of this test's service (same names as the service derives), nothing else. */
