@@ -9,6 +9,7 @@
  * - no key is half-rotated (every KeyRotated's successor exists and names it in rotatedFrom).
  * Problems are collected over all trials and asserted at the end, so the figures always print.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,6 +121,8 @@ describe.skipIf(skipWithoutPostgres)(pgName, () => {
     // snapshot fence open on purpose, as every global reader does.
     releaseFence = await holdFenceLock('shared');
     schema = await createSchema('kl_fault_kill');
-    await killTrials('PostgreSQL', { KEYLEDGER_DATABASE_URL: DATABASE_URL!, KEYLEDGER_DATABASE_SCHEMA: schema.schema });
+    // A shared secret, as instances on one database have: an idempotent issue replayed by a
+    // restarted process re-derives the same plaintext.
+    await killTrials('PostgreSQL', { KEYLEDGER_DATABASE_URL: DATABASE_URL!, KEYLEDGER_DATABASE_SCHEMA: schema.schema, KEYLEDGER_SECRET: randomBytes(32).toString('hex') });
   }, 100_000);
 });

@@ -22,6 +22,11 @@ export async function auditLedger(baseUrl: string, token: string, load: MixedLoa
     events: events.length,
     keys: folded.size,
     projection: await projectionMismatches(baseUrl, token, folded),
-    rotations: rotationProblems(events),
+    // Say which command left each half-rotated key (the rotate it got, and what its client saw).
+    rotations: rotationProblems(events).map((problem) => {
+      const keyId = /^key (\S+) /.exec(problem)?.[1];
+      const sent = keyId ? load.rotationsOf(keyId) : [];
+      return sent.length > 0 ? `${problem}; sent: ${sent.join(' | ')}` : problem;
+    }),
   };
 }

@@ -139,8 +139,20 @@ export class MixedLoad {
       if (!copy.acknowledged) problems.push(`replay of ${describe(original)} answered ${copy.status ?? copy.error}`);
       else if (copy.answer?.replayed !== true) problems.push(`replay of ${describe(original)} was not marked Idempotent-Replayed`);
       else if (sameKey(copy.answer.body) !== sameKey(original.answer)) problems.push(`replay of ${describe(original)} answered about another key`);
+      else if (original.kind === 'issue' || original.kind === 'rotate') {
+        // The secret is re-derived, never stored: a replay must hand back the very same one.
+        const secretOf = (answer: any) => (original.kind === 'rotate' ? answer?.successor?.secret : answer?.secret);
+        if (secretOf(copy.answer.body) !== secretOf(original.answer)) problems.push(`replay of ${describe(original)} answered another secret`);
+      }
     }
     return problems;
+  }
+
+  /** The rotations sent for a key, described (which command left a key half-rotated). */
+  rotationsOf(keyId: string): string[] {
+    return this.commands
+      .filter((c) => c.kind === 'rotate' && c.keyId === keyId)
+      .map((c) => `${describe(c)}: ${c.acknowledged ? `acknowledged ${c.status}` : c.status !== undefined ? `answered ${c.status}` : `no answer (${c.error})`}`);
   }
 
   /** After a restart: refresh what each writer believes about its keys from the service. */
@@ -264,6 +276,10 @@ export class MixedLoad {
   #apply(command: Command): void {
     const owned = this.#owned[command.worker]!;
     const body = command.answer;
+    // Every trial runs with a server secret that survives restarts (SQLite's file, or
+    // KEYLEDGER_SECRET), so even a replayed issue or rotation must hand back the plaintext.
+    const secret = command.kind === 'issue' ? body.secret : command.kind === 'rotate' ? body.successor.secret : 'n/a';
+    if (secret === null) this.unexpected.push(`${describe(command)} answered 2xx with secret null`);
     if (command.kind === 'issue') {
       if (!owned.some((k) => k.id === body.id)) owned.push({ ...fromView(body), id: body.id, secret: body.secret, uncertain: false });
       return;
