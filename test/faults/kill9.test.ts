@@ -25,11 +25,16 @@ import { createSchema, DATABASE_URL, skipWithoutPostgres } from '../support/serv
 
 const TRIALS = 20;
 
-async function killTrials(backend: string, env: Record<string, string>): Promise<void> {
+/**
+ * `guard` is held around each trial (PostgreSQL: the shared fence lock, taken per trial rather than
+ * for the whole run, so a suite that needs it exclusively waits seconds, not the whole file).
+ */
+async function killTrials(backend: string, env: Record<string, string>, guard?: () => Promise<() => Promise<void>>): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'keyledger-kill9-'));
   const rootKey = makeTestKey();
   const start = () => startService({ dataDir, rootKey, env });
-  let service: ServiceProcess = await start();
+  const releaseFirst = await guard?.();
+  let service: ServiceProcess = await start().finally(() => releaseFirst?.());
   const load = new MixedLoad({ token: rootKey, writers: 4, verifiers: 1, idempotentShare: 0.5 });
   const problems = new Problems();
   const recoveries: number[] = [];
@@ -38,31 +43,36 @@ async function killTrials(backend: string, env: Record<string, string>): Promise
   let last = { acknowledged: 0, found: 0, lost: 0, duplicated: 0, events: 0, keys: 0, unacknowledgedWritten: 0 };
   try {
     for (let trial = 1; trial <= TRIALS; trial++) {
-      const before = load.commands.length;
-      const running = load.run(service.url);
-      await sleep(80 + Math.random() * 320);
-      const killedAt = performance.now();
-      await service.stop('SIGKILL');
-      load.stop();
-      await running;
-      inFlightAtKill += load.commands.slice(before).filter((c) => !c.acknowledged && c.error !== undefined).length;
+      const release = await guard?.();
+      try {
+        const before = load.commands.length;
+        const running = load.run(service.url);
+        await sleep(80 + Math.random() * 320);
+        const killedAt = performance.now();
+        await service.stop('SIGKILL');
+        load.stop();
+        await running;
+        inFlightAtKill += load.commands.slice(before).filter((c) => !c.acknowledged && c.error !== undefined).length;
 
-      service = await start();
-      await eventually('the restarted service to be ready', async () => (await call(service.url, rootKey, 'GET', '/readyz')).status === 200);
-      recoveries.push(performance.now() - killedAt);
+        service = await start();
+        await eventually('the restarted service to be ready', async () => (await call(service.url, rootKey, 'GET', '/readyz')).status === 200);
+        recoveries.push(performance.now() - killedAt);
 
-      load.forgetOutcomes();
-      retried += await load.retryUnacknowledged(service.url);
-      problems.add(trial, 'replay', await load.replayAcknowledged(service.url, 3));
-      const audit = await auditLedger(service.url, rootKey, load).catch((error: Error) => {
-        throw new Error(`trial ${trial}: ${error.message}\nrestarted service output:\n${service.output().split('\n').slice(-15).join('\n')}`);
-      });
-      problems.add(trial, 'lost', audit.lost);
-      problems.add(trial, 'duplicated', audit.duplicated);
-      problems.add(trial, 'projection', audit.projection);
-      problems.add(trial, 'half-rotated', audit.rotations);
-      problems.add(trial, 'unexpected answer', load.unexpected.splice(0));
-      last = { ...audit, lost: audit.lost.length, duplicated: audit.duplicated.length };
+        load.forgetOutcomes();
+        retried += await load.retryUnacknowledged(service.url);
+        problems.add(trial, 'replay', await load.replayAcknowledged(service.url, 3));
+        const audit = await auditLedger(service.url, rootKey, load).catch((error: Error) => {
+          throw new Error(`trial ${trial}: ${error.message}\nrestarted service output:\n${service.output().split('\n').slice(-15).join('\n')}`);
+        });
+        problems.add(trial, 'lost', audit.lost);
+        problems.add(trial, 'duplicated', audit.duplicated);
+        problems.add(trial, 'projection', audit.projection);
+        problems.add(trial, 'half-rotated', audit.rotations);
+        problems.add(trial, 'unexpected answer', load.unexpected.splice(0));
+        last = { ...audit, lost: audit.lost.length, duplicated: audit.duplicated.length };
+      } finally {
+        await release?.();
+      }
     }
   } finally {
     await service.stop('SIGKILL');
@@ -110,19 +120,17 @@ const pgName = skipWithoutPostgres
 
 describe.skipIf(skipWithoutPostgres)(pgName, () => {
   let schema: Awaited<ReturnType<typeof createSchema>> | undefined;
-  let releaseFence: (() => Promise<void>) | undefined;
   afterAll(async () => {
-    await releaseFence?.();
     await schema?.drop();
   });
 
   it(`${TRIALS} trials: nothing acknowledged lost or doubled, projections equal the ledger, no half-rotated key`, async () => {
-    // This suite reads the global log: keep it apart from the test that holds the (cluster-wide)
-    // snapshot fence open on purpose, as every global reader does.
-    releaseFence = await holdFenceLock('shared');
     schema = await createSchema('kl_fault_kill');
     // A shared secret, as instances on one database have: an idempotent issue replayed by a
     // restarted process re-derives the same plaintext.
-    await killTrials('PostgreSQL', { KEYLEDGER_DATABASE_URL: DATABASE_URL!, KEYLEDGER_DATABASE_SCHEMA: schema.schema, KEYLEDGER_SECRET: randomBytes(32).toString('hex') });
+    await killTrials('PostgreSQL', { KEYLEDGER_DATABASE_URL: DATABASE_URL!, KEYLEDGER_DATABASE_SCHEMA: schema.schema, KEYLEDGER_SECRET: randomBytes(32).toString('hex') },
+      // Every trial reads the global log: keep it apart from the tests that hold the (cluster-wide)
+      // snapshot fence open on purpose, as every global reader does.
+      () => holdFenceLock('shared'));
   }, 100_000);
 });
