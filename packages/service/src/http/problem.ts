@@ -37,11 +37,14 @@ const DOMAIN_STATUS: Record<string, { status: number; type: string; title: strin
   GONE: { status: 410, type: PROBLEM_TYPES.gone, title: 'Gone' },
 };
 
-/** Maps any error to a problem; `internal` is true only for what is our fault (logged as an error). */
-export function problemFor(
-  error: unknown,
-  request: FastifyRequest,
-): { problem: Problem; internal: boolean; headers?: Record<string, string> } {
+/** A lost database is usually back within a second (reconnect, failover): say when to retry. */
+export const STORE_UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Maps any error to a problem; `internal` is true only for what is our fault (logged as an error);
+ * `headers` go with the answer (Retry-After on a 503).
+ */
+export function problemFor(error: unknown, request: FastifyRequest): { problem: Problem; internal: boolean; headers?: Record<string, string> } {
   const instance = request.url.split('?')[0];
   const base = { instance };
   if (hasZodFastifySchemaValidationErrors(error as object)) {
@@ -123,6 +126,7 @@ export function problemFor(
     return {
       problem: { ...base, type: PROBLEM_TYPES.unavailable, title: 'Service unavailable', status: 503, detail: 'the event store is unavailable; retry later' },
       internal: true,
+      headers: { 'retry-after': String(STORE_UNAVAILABLE_RETRY_AFTER_SECONDS) },
     };
   }
   if (error instanceof InvalidAppendError) {
