@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /** Management permissions carried by keys that call keyledger's own API. */
 export const Permission = z
-  .enum(['keys:read', 'keys:write', 'keys:verify', 'events:read', 'admin'])
+  .enum(['keys:read', 'keys:write', 'keys:verify', 'events:read', 'metrics:read', 'admin'])
   .meta({ id: 'Permission', description: 'Management permission; admin implies all others' });
 export type Permission = z.infer<typeof Permission>;
 

@@ -37,6 +37,11 @@ export const PROBLEM_TYPES = {
   quotaExceeded: 'https://keyledger.dev/problems/quota-exceeded',
   invalidKey: 'https://keyledger.dev/problems/invalid-key',
   unavailable: 'https://keyledger.dev/problems/unavailable',
+  /** Node-level refusals, before any route runs: a request line or header the server cannot take. */
+  malformedRequest: 'https://keyledger.dev/problems/malformed-request',
+  uriTooLong: 'https://keyledger.dev/problems/uri-too-long',
+  headersTooLarge: 'https://keyledger.dev/problems/headers-too-large',
+  requestTimeout: 'https://keyledger.dev/problems/request-timeout',
   internal: 'https://keyledger.dev/problems/internal',
 } as const;
 export type ProblemType = (typeof PROBLEM_TYPES)[keyof typeof PROBLEM_TYPES];

@@ -9,7 +9,9 @@ import { buildHttpApp, type HttpApp } from '../http/app.js';
 import { KeyProjection } from '../projections/key-projection.js';
 import { ProjectionRunner } from '../projections/runner.js';
 import { createMemoryLimiter, createRedisLimiter, type Limiter, withFailurePolicy } from '../limits/index.js';
-import { createMetrics, metricsRoute } from '../metrics/metrics.js';
+import { buildMetricsApp, createMetrics, metricsRoute } from '../metrics/metrics.js';
+
+type MetricsApp = Awaited<ReturnType<typeof buildMetricsApp>>;
 import { verifyRoutes } from '../http/routes/verify.js';
 import { UsageRecorder } from '../verify/usage-recorder.js';
 import { QuotaUsageProjection } from '../verify/usage-projection.js';
@@ -26,6 +28,8 @@ export interface Keyledger {
   runner: ProjectionRunner;
   keys: KeyProjection;
   commands: KeyCommands;
+  /** The /metrics listener of its own (KEYLEDGER_METRICS_LISTEN), not yet listening; null when /metrics is on `app`. */
+  metricsApp: MetricsApp | null;
   /** The root key's plaintext when this start created it (print once, never log). */
   createdRootKey: string | null;
   close(): Promise<void>;
@@ -41,6 +45,7 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
   const metrics = createMetrics(() => runner.lagSeconds);
   let limiter: Limiter | undefined;
   let usage: UsageRecorder | undefined;
+  let metricsApp: MetricsApp | null = null;
   let ready = false;
   let closing = false;
   try {
@@ -84,7 +89,10 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       keys,
       commands,
       isReady: () => ready && !closing,
-      rootPlugins: [metricsRoute(metrics)],
+      httpLimits: config.http,
+      eventStreamLimits: config.eventStream,
+      metricsToken: config.metrics.token,
+      rootPlugins: config.metrics.listen ? [] : [metricsRoute(metrics)],
       v1Plugins: [
         async (v1) =>
           v1.register(verifyRoutes, {
@@ -97,6 +105,7 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
           }),
       ],
     });
+    metricsApp = config.metrics.listen ? await buildMetricsApp(metrics, logger, config.http) : null;
     ready = true;
     return {
       config,
@@ -106,9 +115,11 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       keys,
       commands,
       createdRootKey,
+      metricsApp,
       async close() {
         closing = true;
         await app.close();
+        await metricsApp?.close();
         await usage?.stop();
         await limiter?.close();
         await runner.stop();
@@ -116,6 +127,7 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       },
     };
   } catch (error) {
+    await metricsApp?.close().catch(() => undefined);
     await usage?.stop().catch(() => undefined);
     await limiter?.close().catch(() => undefined);
     await runner.stop().catch(() => undefined);

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { PROBLEM_TYPES } from '@keyledger/schemas';
-import Fastify, { type FastifyPluginAsync, LogController } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import {
   jsonSchemaTransform,
   jsonSchemaTransformObject,
@@ -21,7 +21,9 @@ import type { KeyCommands } from '../app/key-commands.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import type { EventStore } from '../store/port.js';
 import { createAuthHook } from './auth.js';
-import { problemFor, sendProblem } from './problem.js';
+import { acceptMetricsToken } from '../metrics/metrics.js';
+import { EventStreamRegistry, type EventStreamLimits } from './event-stream-registry.js';
+import { createFastify, type HttpServerLimits } from './server.js';
 import { eventRoutes } from './routes/events.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { healthRoutes } from './routes/health.js';
@@ -40,6 +42,18 @@ export interface HttpAppDeps {
   v1Plugins?: FastifyPluginAsync[];
   /** Routes outside /v1 (metrics). */
   rootPlugins?: FastifyPluginAsync[];
+  /** Server timeouts and connection cap; Node's defaults when absent. */
+  httpLimits?: HttpServerLimits;
+  eventStreamLimits?: EventStreamLimits;
+  /** KEYLEDGER_METRICS_TOKEN: a static bearer accepted for `metrics:read` routes. */
+  metricsToken?: string | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The open live-feed streams (caps, credential re-checks, buffered bytes). */
+    eventStreams: EventStreamRegistry;
+  }
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -85,19 +99,21 @@ export function jsonNestingExceeds(text: string, max: number): boolean {
 
 export async function buildHttpApp(deps: HttpAppDeps) {
   const now = deps.now ?? (() => new Date());
-  const app = Fastify({
-    ...(deps.logger === false ? { logger: false } : { loggerInstance: deps.logger }),
-    bodyLimit: deps.bodyLimitBytes,
-    // Per-request log lines would dominate the verify path; errors are logged below instead.
-    logController: new LogController({ disableRequestLogging: true }),
-    requestIdHeader: false,
-    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
-      const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  const app = createFastify({
+    logger: deps.logger,
+    ...(deps.httpLimits ? { limits: deps.httpLimits } : {}),
+    fastify: {
+      bodyLimit: deps.bodyLimitBytes,
+      requestIdHeader: false,
+      genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+        const incoming = req.headers['x-request-id'];
+        return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+      },
+      routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     },
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>();
+  const streams = new EventStreamRegistry(deps.eventStreamLimits);
+  app.decorate('eventStreams', streams);
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -126,23 +142,6 @@ export async function buildHttpApp(deps: HttpAppDeps) {
     return payload;
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    const { problem, internal } = problemFor(error, request);
-    if (internal) request.log.error({ err: error, requestId: request.id }, 'request failed');
-    else request.log.debug({ status: problem.status, type: problem.type, requestId: request.id }, 'request rejected');
-    return sendProblem(reply, problem);
-  });
-
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, {
-      type: PROBLEM_TYPES.notFound,
-      title: 'Not found',
-      status: 404,
-      detail: `no route ${request.method} ${request.url.split('?')[0]}`,
-      instance: request.url.split('?')[0],
-    }),
-  );
-
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
@@ -167,15 +166,16 @@ export async function buildHttpApp(deps: HttpAppDeps) {
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // One auth hook for every route: it acts only on routes that declare a permission (all of /v1, and /metrics).
+  app.addHook('onRequest', acceptMetricsToken(createAuthHook(deps.keys), deps.metricsToken));
   await app.register(healthRoutes, { isReady: deps.isReady });
   for (const plugin of deps.rootPlugins ?? []) await app.register(plugin);
 
   await app.register(
     async (v1) => {
-      v1.addHook('onRequest', createAuthHook(deps.keys));
       await v1.register(keyRoutes, { commands: deps.commands, keys: deps.keys, now });
       await v1.register(eventRoutes, { store: deps.store });
-      await v1.register(eventStreamRoutes, { store: deps.store });
+      await v1.register(eventStreamRoutes, { store: deps.store, keys: deps.keys, streams });
       for (const plugin of deps.v1Plugins ?? []) await v1.register(plugin);
     },
     { prefix: '/v1' },

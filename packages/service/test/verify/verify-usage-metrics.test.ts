@@ -64,7 +64,8 @@ describe('usage in the ledger', () => {
 
 describe('/metrics', () => {
   it('verifications by code, the latency histogram, projection lag and limiter errors; never a key', async () => {
-    const metric = async () => (await h.call('GET', '/metrics', undefined, null)).body as string;
+    // As root (admin implies metrics:read): /metrics is not public on the main listener.
+    const metric = async () => (await h.call('GET', '/metrics')).body as string;
     const count = (text: string, code: string) => Number(new RegExp(`keyledger_verifications_total\\{code="${code}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
     const before = await metric();
     const key = await h.issue({ rateLimit: { limit: 1, windowSeconds: 60 } });

@@ -1,0 +1,80 @@
+/**
+ * The open live-feed streams of one HTTP app: admission against a global cap and a cap per
+ * credential, and the handle to close streams when their credential stops being allowed.
+ */
+import type { SseConnection } from './sse-connection.js';
+
+export interface EventStreamLimits {
+  maxStreams: number;
+  maxStreamsPerCredential: number;
+  stallTimeoutMs: number;
+}
+
+export const DEFAULT_EVENT_STREAM_LIMITS: EventStreamLimits = { maxStreams: 256, maxStreamsPerCredential: 8, stallTimeoutMs: 30_000 };
+
+export interface OpenStream {
+  /** The management key id the stream was opened with. */
+  credential: string;
+  connection: SseConnection;
+}
+
+export type Admission = { admitted: true } | { admitted: false; scope: 'global' | 'credential'; limit: number };
+
+export class EventStreamRegistry {
+  readonly limits: EventStreamLimits;
+  readonly #open = new Set<OpenStream>();
+  readonly #perCredential = new Map<string, number>();
+
+  constructor(limits: EventStreamLimits = DEFAULT_EVENT_STREAM_LIMITS) {
+    this.limits = limits;
+  }
+
+  /** Checks the caps for one more stream of `credential` (does not add it). */
+  check(credential: string): Admission {
+    if ((this.#perCredential.get(credential) ?? 0) >= this.limits.maxStreamsPerCredential) {
+      return { admitted: false, scope: 'credential', limit: this.limits.maxStreamsPerCredential };
+    }
+    if (this.#open.size >= this.limits.maxStreams) return { admitted: false, scope: 'global', limit: this.limits.maxStreams };
+    return { admitted: true };
+  }
+
+  /** Adds a stream; returns the function that removes it (call once, when the stream ends). */
+  add(stream: OpenStream): () => void {
+    this.#open.add(stream);
+    this.#perCredential.set(stream.credential, (this.#perCredential.get(stream.credential) ?? 0) + 1);
+    return () => {
+      if (!this.#open.delete(stream)) return;
+      const left = (this.#perCredential.get(stream.credential) ?? 1) - 1;
+      if (left === 0) this.#perCredential.delete(stream.credential);
+      else this.#perCredential.set(stream.credential, left);
+    };
+  }
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /** Bytes written to open streams and not yet handed to the kernel. */
+  bufferedBytes(): number {
+    let total = 0;
+    for (const stream of this.#open) total += stream.connection.bufferedBytes;
+    return total;
+  }
+
+  /** Closes every stream for which `refused(credential)` names a reason (sent as the final frame). */
+  closeWhere(refused: (credential: string) => string | null): number {
+    let closed = 0;
+    for (const stream of [...this.#open]) {
+      const reason = refused(stream.credential);
+      if (reason !== null) {
+        stream.connection.close(reason);
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  closeAll(reason: string): void {
+    for (const stream of [...this.#open]) stream.connection.close(reason);
+  }
+}
