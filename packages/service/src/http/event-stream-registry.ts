@@ -24,6 +24,7 @@ export class EventStreamRegistry {
   readonly limits: EventStreamLimits;
   readonly #open = new Set<OpenStream>();
   readonly #perCredential = new Map<string, number>();
+  #opened = 0;
 
   constructor(limits: EventStreamLimits = DEFAULT_EVENT_STREAM_LIMITS) {
     this.limits = limits;
@@ -41,6 +42,7 @@ export class EventStreamRegistry {
   /** Adds a stream; returns the function that removes it (call once, when the stream ends). */
   add(stream: OpenStream): () => void {
     this.#open.add(stream);
+    this.#opened++;
     this.#perCredential.set(stream.credential, (this.#perCredential.get(stream.credential) ?? 0) + 1);
     return () => {
       if (!this.#open.delete(stream)) return;
@@ -50,6 +52,12 @@ export class EventStreamRegistry {
     };
   }
 
+  /** Streams admitted since the start. */
+  get opened(): number {
+    return this.#opened;
+  }
+
+  /** Streams open now. */
   get size(): number {
     return this.#open.size;
   }
