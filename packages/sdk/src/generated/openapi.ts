@@ -320,7 +320,7 @@ export interface components {
          * @description Management permission; admin implies all others
          * @enum {string}
          */
-        PermissionInput: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "admin";
+        PermissionInput: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "metrics:read" | "admin";
         /** @enum {string} */
         EnvironmentInput: "live" | "test";
         ActorInput: {
@@ -594,7 +594,7 @@ export interface components {
          * @description Management permission; admin implies all others
          * @enum {string}
          */
-        Permission: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "admin";
+        Permission: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "metrics:read" | "admin";
         /** @enum {string} */
         Environment: "live" | "test";
         Actor: {
@@ -2017,6 +2017,24 @@ export interface operations {
             };
             /** @description Default Response */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

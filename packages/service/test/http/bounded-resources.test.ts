@@ -38,7 +38,10 @@ async function openStream(port: number, key: string) {
     headers: { authorization: `Bearer ${key}` },
     signal: controller.signal,
   });
-  if (response.status !== 200) return { response, text: async () => '', abort: () => controller.abort() };
+  if (response.status !== 200) {
+    const refused = await response.text();
+    return { response, abort: () => controller.abort(), untilEnded: async (): Promise<string> => refused, text: async () => refused };
+  }
   const reader = response.body!.getReader();
   const decoder = new TextDecoder();
   let received = '';
