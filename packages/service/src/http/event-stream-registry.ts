@@ -57,6 +57,11 @@ export class EventStreamRegistry {
     return this.#opened;
   }
 
+  /** Streams open now for one credential. */
+  openFor(credential: string): number {
+    return this.#perCredential.get(credential) ?? 0;
+  }
+
   /** Streams open now. */
   get size(): number {
     return this.#open.size;

@@ -131,6 +131,8 @@ describe('event stream bounds', () => {
     h.service.app.server.on('connection', (socket: Socket) => serverSockets.add(socket));
     const serverBuffered = () => [...serverSockets].reduce((sum, socket) => sum + (socket.destroyed ? 0 : socket.writableLength), 0);
 
+    // One of the readers uses a key of its own, so the test can tell when its stream was closed.
+    const lateKey = await h.issue({ consumerId: 'late', permissions: ['events:read'] });
     const readers = 40;
     const clients: Socket[] = [];
     for (let i = 0; i < readers; i++) {
@@ -138,7 +140,7 @@ describe('event stream bounds', () => {
       sockets.push(socket);
       clients.push(socket);
       socket.pause(); // never reads: the kernel buffers fill, then the server's
-      socket.write(getRequest('/v1/events/stream', h.rootKey));
+      socket.write(getRequest('/v1/events/stream', i === 0 ? lateKey.secret : h.rootKey));
     }
     let maxBuffered = 0;
     let maxPerSocket = 0;
@@ -147,14 +149,15 @@ describe('event stream bounds', () => {
       for (const socket of serverSockets) maxPerSocket = Math.max(maxPerSocket, socket.writableLength);
     }, 20);
     await eventually('every reader admitted', () => h.service.app.eventStreams.opened === readers, 30_000);
-    // The stall timeout (2 s) closes the streams.
-    await eventually('every stalled stream closed', () => h.service.app.eventStreams.size === 0, 15_000);
-    // One reader reads now (within the close grace) and finds out why it was closed.
+    // The stall timeout (2 s) closes the streams. One reader reads as soon as its stream was
+    // closed (within the close grace) and finds out why.
+    await eventually('the late reader closed', () => h.service.app.eventStreams.openFor(lateKey.id) === 0, 15_000);
     const late = collectUntilClosed(clients[0]!, 10_000);
     clients[0]!.resume();
     const lateResponse = await late;
     const lateBody = parseResponse(lateResponse.raw).body;
     expect(lateBody.endsWith(': closed: reader too far behind; reconnect with Last-Event-ID\n\n')).toBe(true);
+    await eventually('every stalled stream closed', () => h.service.app.eventStreams.size === 0, 15_000);
     // The close grace (5 s) drops the sockets of those that still do not read.
     await eventually('every server socket closed', () => [...serverSockets].every((socket) => socket.destroyed), 15_000);
     clearInterval(sampler);
