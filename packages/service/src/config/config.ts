@@ -36,8 +36,10 @@ const Env = z.object({
   KEYLEDGER_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   KEYLEDGER_HEADERS_TIMEOUT_MS: positiveInt(10_000),
   KEYLEDGER_REQUEST_TIMEOUT_MS: positiveInt(30_000),
-  KEYLEDGER_KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),
-  KEYLEDGER_CONNECTION_TIMEOUT_MS: positiveInt(60_000),
+  // Longer than the 60 s idle timeout of common load balancers: the proxy, not we, closes a pooled connection.
+  KEYLEDGER_KEEP_ALIVE_TIMEOUT_MS: positiveInt(72_000),
+  // Above the keep-alive timeout, which governs idle connections between requests.
+  KEYLEDGER_CONNECTION_TIMEOUT_MS: positiveInt(120_000),
   KEYLEDGER_MAX_CONNECTIONS: positiveInt(2048),
   KEYLEDGER_SSE_MAX_STREAMS: positiveInt(256),
   KEYLEDGER_SSE_MAX_STREAMS_PER_CREDENTIAL: positiveInt(8),

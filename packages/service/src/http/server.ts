@@ -11,7 +11,7 @@
  * made before any route runs (bad request line, oversized headers, timeouts, a URL that does not
  * decode, a path parameter over the length limit, no such route).
  */
-import { STATUS_CODES } from 'node:http';
+import { type Server, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { PROBLEM_TYPES, type Problem } from '@keyledger/schemas';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify';
@@ -75,7 +75,10 @@ export function createFastify(options: CreateFastifyOptions) {
     },
     return503OnClosing: true,
   });
-  if (limits) app.server.maxConnections = limits.maxConnections;
+  if (limits) {
+    app.server.maxConnections = limits.maxConnections;
+    logDroppedConnections(app.server, app.log as unknown as Logger, limits.maxConnections);
+  }
 
   app.setErrorHandler((error, request, reply) => {
     const { problem, internal } = problemFor(error, request);
@@ -94,6 +97,20 @@ export function createFastify(options: CreateFastifyOptions) {
     }),
   );
   return app;
+}
+
+/** Node closes connections past the cap silently; say so in the log, at most every 10 s. */
+function logDroppedConnections(server: Server, logger: Logger, maxConnections: number): void {
+  let dropped = 0;
+  let lastLog = 0;
+  server.on('drop', () => {
+    dropped++;
+    const now = Date.now();
+    if (now - lastLog < 10_000) return;
+    lastLog = now;
+    logger.warn({ dropped, maxConnections }, 'connections refused: KEYLEDGER_MAX_CONNECTIONS reached');
+    dropped = 0;
+  });
 }
 
 /**

@@ -63,7 +63,7 @@ describe('loadConfig', () => {
 
   it('HTTP and event stream bounds have finite defaults', () => {
     const config = loadConfig({});
-    expect(config.http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, connectionTimeoutMs: 60_000, maxConnections: 2048 });
+    expect(config.http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 72_000, connectionTimeoutMs: 120_000, maxConnections: 2048 });
     expect(config.eventStream).toEqual({ maxStreams: 256, maxStreamsPerCredential: 8, stallTimeoutMs: 30_000 });
     expect(config.metrics).toEqual({ token: undefined, listen: undefined });
     expect(loadConfig({ KEYLEDGER_METRICS_LISTEN: '127.0.0.1:9464' }).metrics.listen).toEqual({ host: '127.0.0.1', port: 9464 });

@@ -40,7 +40,13 @@ async function openStream(port: number, key: string) {
   });
   if (response.status !== 200) {
     const refused = await response.text();
-    return { response, abort: () => controller.abort(), untilEnded: async (): Promise<string> => refused, text: async () => refused };
+    return {
+      response,
+      abort: () => controller.abort(),
+      untilEnded: async (): Promise<string> => refused,
+      readFor: async (_ms: number): Promise<void> => undefined,
+      text: async () => refused,
+    };
   }
   const reader = response.body!.getReader();
   const decoder = new TextDecoder();
@@ -64,6 +70,11 @@ async function openStream(port: number, key: string) {
         await Promise.race([readMore(), new Promise((resolve) => setTimeout(resolve, left))]);
       }
       return received;
+    },
+    /** Reads whatever arrives within `ms`. */
+    async readFor(ms: number): Promise<void> {
+      if (ended) return;
+      await Promise.race([readMore(), new Promise((resolve) => setTimeout(resolve, ms))]);
     },
     text: async () => received,
   };
@@ -193,6 +204,25 @@ describe('event stream bounds', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_600));
     await h.issue({ consumerId: 'someone-else' });
     expect(await stream.untilEnded(5_000)).toContain(': closed: credential expired');
+  });
+
+  it('an open event stream outlives the request, headers, keep-alive and connection timeouts', async () => {
+    const timeouts = {
+      KEYLEDGER_REQUEST_TIMEOUT_MS: '1000',
+      KEYLEDGER_HEADERS_TIMEOUT_MS: '1000',
+      KEYLEDGER_KEEP_ALIVE_TIMEOUT_MS: '1000',
+      KEYLEDGER_CONNECTION_TIMEOUT_MS: '1000',
+    };
+    const { h, port } = await start(timeouts);
+    const stream = await openStream(port, h.rootKey);
+    // Quiet for three times every timeout (the heartbeat is 15 s away), then a new event arrives.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(h.service.app.eventStreams.size).toBe(1);
+    const issued = await h.issue({ consumerId: 'late-news' });
+    await eventually('the new event on the open stream', async () => {
+      await stream.readFor(50);
+      return (await stream.text()).includes(issued.id);
+    });
   });
 
   it('caps streams per credential (429) and in all (503), with Retry-After; a freed slot is usable again', async () => {
