@@ -33,6 +33,13 @@ export interface EventStreamOptions {
 
 const StreamQuery = EventsQuery.omit({ limit: true });
 
+/**
+ * Events read per page. Small on purpose: a reader waiting for `drain` holds its current page, so
+ * the page size bounds what a stalled reader costs (64 events of at most ~5 kB each), at the price
+ * of more, cheap, reads while a reader catches up.
+ */
+const PAGE_SIZE = 64;
+
 /** Frames are batched into writes of about this size while catching up. */
 const WRITE_BATCH_CHARS = 16 * 1024;
 
@@ -113,7 +120,7 @@ export const eventStreamRoutes: FastifyPluginAsyncZod<EventStreamOptions> = asyn
     const categories = splitList(request.query.category);
     const types = splitList(request.query.type);
     // Validate the checkpoint before switching to a stream, so a bad one is a problem+json 400.
-    const first = await store.readAll({ after, maxCount: 500, categories, types });
+    const first = await store.readAll({ after, maxCount: PAGE_SIZE, categories, types });
 
     reply.hijack();
     const res = reply.raw;
@@ -153,7 +160,7 @@ export const eventStreamRoutes: FastifyPluginAsyncZod<EventStreamOptions> = asyn
           }
         }
         if (connection.closed) break;
-        page = await store.readAll({ after, maxCount: 500, categories, types });
+        page = await store.readAll({ after, maxCount: PAGE_SIZE, categories, types });
       }
     } catch (error) {
       if (!connection.closed) request.log.warn({ err: error }, 'event stream ended by an error');
