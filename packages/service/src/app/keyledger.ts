@@ -10,8 +10,6 @@ import { KeyProjection } from '../projections/key-projection.js';
 import { ProjectionRunner } from '../projections/runner.js';
 import { createMemoryLimiter, createRedisLimiter, type Limiter, withFailurePolicy } from '../limits/index.js';
 import { buildMetricsApp, createMetrics, metricsRoute } from '../metrics/metrics.js';
-
-type MetricsApp = Awaited<ReturnType<typeof buildMetricsApp>>;
 import { verifyRoutes } from '../http/routes/verify.js';
 import { UsageRecorder } from '../verify/usage-recorder.js';
 import { QuotaUsageProjection } from '../verify/usage-projection.js';
@@ -20,6 +18,8 @@ import { openEventStore } from '../store/open-store.js';
 import type { EventStore } from '../store/port.js';
 import { ensureRootKey, resolveServerSecret } from './bootstrap.js';
 import { KeyCommands } from './key-commands.js';
+
+type MetricsApp = Awaited<ReturnType<typeof buildMetricsApp>>;
 
 export interface Keyledger {
   config: Config;

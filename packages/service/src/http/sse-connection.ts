@@ -53,7 +53,10 @@ export class SseConnection {
     if (this.#closed) return;
     this.#markClosed();
     const res = this.#res;
+    const socket = res.socket;
     res.end(`: closed: ${reason.replace(/[\r\n]+/g, ' ')}\n\n`);
+    // The client reconnects anyway: do not keep the connection as an idle keep-alive one.
+    res.once('finish', () => socket?.end());
     // A reader that does not read would keep the final frame (and its socket) forever.
     const grace = setTimeout(() => res.destroy(), CLOSE_GRACE_MS);
     grace.unref();
