@@ -12,13 +12,16 @@ export interface EventStreamLimits {
 
 export const DEFAULT_EVENT_STREAM_LIMITS: EventStreamLimits = { maxStreams: 256, maxStreamsPerCredential: 8, stallTimeoutMs: 30_000 };
 
-export interface OpenStream {
+interface OpenStream {
   /** The management key id the stream was opened with. */
   credential: string;
-  connection: SseConnection;
+  /** null while the stream is admitted but not yet streaming. */
+  connection: SseConnection | null;
 }
 
-export type Admission = { admitted: true } | { admitted: false; scope: 'global' | 'credential'; limit: number };
+export type Admission =
+  | { admitted: true; attach(connection: SseConnection): void; release(): void }
+  | { admitted: false; scope: 'global' | 'credential'; limit: number };
 
 export class EventStreamRegistry {
   readonly limits: EventStreamLimits;
@@ -30,25 +33,31 @@ export class EventStreamRegistry {
     this.limits = limits;
   }
 
-  /** Checks the caps for one more stream of `credential` (does not add it). */
-  check(credential: string): Admission {
+  /**
+   * Takes a slot for one more stream of `credential`, or says which cap refuses it. The slot is
+   * held from here on (so concurrent requests cannot overshoot a cap while they read their first
+   * page); `attach` gives it its connection, `release` frees it (call once, when the stream ends).
+   */
+  admit(credential: string): Admission {
     if ((this.#perCredential.get(credential) ?? 0) >= this.limits.maxStreamsPerCredential) {
       return { admitted: false, scope: 'credential', limit: this.limits.maxStreamsPerCredential };
     }
     if (this.#open.size >= this.limits.maxStreams) return { admitted: false, scope: 'global', limit: this.limits.maxStreams };
-    return { admitted: true };
-  }
-
-  /** Adds a stream; returns the function that removes it (call once, when the stream ends). */
-  add(stream: OpenStream): () => void {
+    const stream: OpenStream = { credential, connection: null };
     this.#open.add(stream);
     this.#opened++;
-    this.#perCredential.set(stream.credential, (this.#perCredential.get(stream.credential) ?? 0) + 1);
-    return () => {
-      if (!this.#open.delete(stream)) return;
-      const left = (this.#perCredential.get(stream.credential) ?? 1) - 1;
-      if (left === 0) this.#perCredential.delete(stream.credential);
-      else this.#perCredential.set(stream.credential, left);
+    this.#perCredential.set(credential, (this.#perCredential.get(credential) ?? 0) + 1);
+    return {
+      admitted: true,
+      attach: (connection) => {
+        stream.connection = connection;
+      },
+      release: () => {
+        if (!this.#open.delete(stream)) return;
+        const left = (this.#perCredential.get(credential) ?? 1) - 1;
+        if (left === 0) this.#perCredential.delete(credential);
+        else this.#perCredential.set(credential, left);
+      },
     };
   }
 
@@ -70,7 +79,7 @@ export class EventStreamRegistry {
   /** Bytes written to open streams and not yet handed to the kernel. */
   bufferedBytes(): number {
     let total = 0;
-    for (const stream of this.#open) total += stream.connection.bufferedBytes;
+    for (const stream of this.#open) total += stream.connection?.bufferedBytes ?? 0;
     return total;
   }
 
@@ -78,6 +87,7 @@ export class EventStreamRegistry {
   closeWhere(refused: (credential: string) => string | null): number {
     let closed = 0;
     for (const stream of [...this.#open]) {
+      if (stream.connection === null) continue; // checked again when it starts streaming
       const reason = refused(stream.credential);
       if (reason !== null) {
         stream.connection.close(reason);
@@ -88,6 +98,6 @@ export class EventStreamRegistry {
   }
 
   closeAll(reason: string): void {
-    for (const stream of [...this.#open]) stream.connection.close(reason);
+    for (const stream of [...this.#open]) stream.connection?.close(reason);
   }
 }

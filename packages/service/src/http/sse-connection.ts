@@ -23,6 +23,8 @@ export class SseConnection {
     this.#res = res;
     this.#stallTimeoutMs = options.stallTimeoutMs;
     res.on('close', () => this.#markClosed());
+    // The client may have gone while the first page was read: its 'close' has fired already.
+    if (res.destroyed || res.socket === null || res.socket.destroyed) this.#markClosed();
   }
 
   /** Aborted when the connection is closed, by us or by the client. */

@@ -101,7 +101,7 @@ export const eventStreamRoutes: FastifyPluginAsyncZod<EventStreamOptions> = asyn
       return;
     }
     const credential = (request.caller as { keyId: string }).keyId;
-    const admission = streams.check(credential);
+    const admission = streams.admit(credential);
     if (!admission.admitted) {
       const perCredential = admission.scope === 'credential';
       return sendProblem(reply, {
@@ -119,16 +119,26 @@ export const eventStreamRoutes: FastifyPluginAsyncZod<EventStreamOptions> = asyn
     let after = lastEventId || request.query.after || undefined;
     const categories = splitList(request.query.category);
     const types = splitList(request.query.type);
-    // Validate the checkpoint before switching to a stream, so a bad one is a problem+json 400.
-    const first = await store.readAll({ after, maxCount: PAGE_SIZE, categories, types });
+    let first;
+    try {
+      // Validate the checkpoint before switching to a stream, so a bad one is a problem+json 400.
+      first = await store.readAll({ after, maxCount: PAGE_SIZE, categories, types });
+    } catch (error) {
+      admission.release();
+      throw error;
+    }
 
     reply.hijack();
     const res = reply.raw;
     // The stall timeout and heartbeats govern this socket, not the idle timeout meant for requests.
     request.raw.socket?.setTimeout(0);
     const connection = new SseConnection(res, { stallTimeoutMs: streams.limits.stallTimeoutMs });
-    const release = streams.add({ credential, connection });
+    admission.attach(connection);
+    const release = admission.release;
     res.writeHead(200, { ...STREAM_HEADERS, 'x-request-id': request.id });
+    // A key event may have changed the credential while the first page was read.
+    const changed = refusal(credential);
+    if (changed !== null) connection.close(changed);
 
     let page = first;
     try {
