@@ -50,6 +50,11 @@ export const PROBLEM_TYPES = {
   unavailable: 'https://keyledger.dev/problems/unavailable',
   notYetApplied: 'https://keyledger.dev/problems/written-not-yet-applied',
   secretWithheld: 'https://keyledger.dev/problems/secret-withheld',
+  /** Node-level refusals, before any route runs: a request line or header the server cannot take. */
+  malformedRequest: 'https://keyledger.dev/problems/malformed-request',
+  uriTooLong: 'https://keyledger.dev/problems/uri-too-long',
+  headersTooLarge: 'https://keyledger.dev/problems/headers-too-large',
+  requestTimeout: 'https://keyledger.dev/problems/request-timeout',
   internal: 'https://keyledger.dev/problems/internal',
 } as const;
 export type ProblemType = (typeof PROBLEM_TYPES)[keyof typeof PROBLEM_TYPES];

@@ -4,8 +4,7 @@
  * instances that start together on one PostgreSQL database create it exactly once.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, readFileSync } from 'node:fs';
 import { type IssueKeyRequest, keyHint, parseKey } from '@keyledger/schemas';
 import type { Logger } from 'pino';
 import { digestKey, generateKey } from '../domain/key-material.js';
@@ -14,6 +13,7 @@ import type { KeyProjection } from '../projections/key-projection.js';
 import { WrongExpectedRevisionError } from '../store/errors.js';
 import { AppError } from './errors.js';
 import { deterministicKeyId } from './ids.js';
+import { SECRET_FILE_MODE, writeSecretFile } from './secret-file.js';
 import type { KeyCommands } from './key-commands.js';
 
 export const ROOT_CONSUMER = 'keyledger-root';
@@ -80,23 +80,59 @@ export async function ensureRootKey(options: {
   return rootKey === undefined ? material.plaintext : null;
 }
 
+/** Bytes of a generated server secret, and the fewest a stored one may have. */
+export const SERVER_SECRET_BYTES = 32;
+
+export class ServerSecretError extends Error {
+  override name = 'ServerSecretError';
+}
+
 /**
  * The secret from which idempotently issued keys are derived. Prefer KEYLEDGER_SECRET (shared
  * by all instances); on SQLite one is generated once into the data directory; otherwise each
  * process has its own, and a replay on another process answers without the plaintext.
+ *
+ * A stored secret that is empty or short (a crash while an older version wrote it) stops the
+ * start: deriving keys from it would answer every idempotent issue with an error.
  */
 export function resolveServerSecret(options: { configured: string | undefined; file: string | undefined; logger: Logger }): Buffer {
   if (options.configured) return Buffer.from(options.configured, 'utf8');
   if (options.file) {
-    if (existsSync(options.file)) return Buffer.from(readFileSync(options.file, 'utf8').trim(), 'base64url');
-    mkdirSync(dirname(options.file), { recursive: true });
-    const secret = randomBytes(32);
-    writeFileSync(options.file, secret.toString('base64url'), { mode: 0o600, flag: 'wx' });
-    chmodSync(options.file, 0o600);
+    const stored = readServerSecret(options.file);
+    if (stored) return stored;
+    const secret = randomBytes(SERVER_SECRET_BYTES);
+    try {
+      writeSecretFile(options.file, secret.toString('base64url'), { exclusive: true });
+    } catch (error) {
+      // Another process on the same data directory wrote it first: use theirs.
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readServerSecret(options.file) as Buffer;
+      throw error;
+    }
     return secret;
   }
   options.logger.warn('KEYLEDGER_SECRET is not set: idempotent replays of issue/rotate on another instance will not return the plaintext key');
-  return randomBytes(32);
+  return randomBytes(SERVER_SECRET_BYTES);
+}
+
+/** The stored secret, or null when there is no file; throws ServerSecretError on a bad one. */
+function readServerSecret(file: string): Buffer | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  const secret = Buffer.from(text, 'base64url');
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || secret.length < SERVER_SECRET_BYTES) {
+    throw new ServerSecretError(
+      `the server secret file ${file} is ${text.length === 0 ? 'empty' : `not ${SERVER_SECRET_BYTES} base64url bytes`}: ` +
+        'restore it from a backup, or delete it to generate a new one (keys issued with an Idempotency-Key before then can no longer be replayed with their plaintext), or set KEYLEDGER_SECRET',
+    );
+  }
+  // Tighten a file left readable by others (written by an older version).
+  chmodSync(file, SECRET_FILE_MODE);
+  return secret;
 }
 
 export interface RootKeyReset {

@@ -10,7 +10,7 @@ import { AuthFailureThrottle } from '../http/auth-throttle.js';
 import { KeyProjection } from '../projections/key-projection.js';
 import { ProjectionRunner } from '../projections/runner.js';
 import { createMemoryLimiter, createRedisLimiter, type Limiter, withFailurePolicy } from '../limits/index.js';
-import { createMetrics, metricsRoute } from '../metrics/metrics.js';
+import { buildMetricsApp, createMetrics, metricsRoute } from '../metrics/metrics.js';
 import { forwardAuthRoutes } from '../http/routes/forward-auth.js';
 import { verifyRoutes } from '../http/routes/verify.js';
 import { UsageRecorder } from '../verify/usage-recorder.js';
@@ -22,6 +22,8 @@ import type { EventStore } from '../store/port.js';
 import { ensureRootKey, resolveServerSecret } from './bootstrap.js';
 import { KeyCommands } from './key-commands.js';
 
+type MetricsApp = Awaited<ReturnType<typeof buildMetricsApp>>;
+
 export interface Keyledger {
   config: Config;
   app: HttpApp;
@@ -29,6 +31,8 @@ export interface Keyledger {
   runner: ProjectionRunner;
   keys: KeyProjection;
   commands: KeyCommands;
+  /** The /metrics listener of its own (KEYLEDGER_METRICS_LISTEN), not yet listening; null when /metrics is on `app`. */
+  metricsApp: MetricsApp | null;
   /** The root key's plaintext when this start created it (print once, never log). */
   createdRootKey: string | null;
   close(): Promise<void>;
@@ -51,6 +55,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   const metrics = createMetrics(() => runner.lagSeconds);
   let limiter: Limiter | undefined;
   let usage: UsageRecorder | undefined;
+  let metricsApp: MetricsApp | null = null;
   let ready = false;
   let closing = false;
   try {
@@ -107,7 +112,10 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       isReady: () => ready && !closing,
       authThrottle: new AuthFailureThrottle(config.authFailures),
       onAuthFailure: (reason) => metrics.authFailures.labels({ reason }).inc(),
-      rootPlugins: [metricsRoute(metrics)],
+      httpLimits: config.http,
+      eventStreamLimits: config.eventStream,
+      metricsToken: config.metrics.token,
+      rootPlugins: config.metrics.listen ? [] : [metricsRoute(metrics)],
       v1Plugins: [
         async (v1) => {
           await v1.register(verifyRoutes, { verification, keys, limiter: limiter as Limiter, usage: usage as UsageRecorder, store });
@@ -115,6 +123,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
         },
       ],
     });
+    metricsApp = config.metrics.listen ? await buildMetricsApp(metrics, logger, config.http) : null;
     ready = true;
     return {
       config,
@@ -124,9 +133,11 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       keys,
       commands,
       createdRootKey,
+      metricsApp,
       async close() {
         closing = true;
         await app.close();
+        await metricsApp?.close();
         await usage?.stop();
         await limiter?.close();
         await runner.stop();
@@ -134,6 +145,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       },
     };
   } catch (error) {
+    await metricsApp?.close().catch(() => undefined);
     await usage?.stop().catch(() => undefined);
     await limiter?.close().catch(() => undefined);
     await runner.stop().catch(() => undefined);

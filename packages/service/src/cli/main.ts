@@ -82,7 +82,23 @@ async function serve(): Promise<void> {
       );
     });
   }
-  await service.app.listen({ port: config.port, host: config.host });
+  const listen = async (app: { listen(options: { port: number; host: string }): Promise<string> }, where: { host: string; port: number }, what: string) => {
+    try {
+      await app.listen(where);
+    } catch (error) {
+      logger.fatal({ err: error }, `keyledger failed to start: cannot listen for ${what}`);
+      process.stderr.write(`keyledger: failed to start: cannot listen for ${what} on ${where.host}:${where.port}: ${(error as Error).message}\n`);
+      await service.close().catch(() => undefined);
+      process.exit(1);
+    }
+  };
+  if (service.metricsApp && config.metrics.listen) {
+    await listen(service.metricsApp, config.metrics.listen, '/metrics (KEYLEDGER_METRICS_LISTEN)');
+    const metricsAddress = service.metricsApp.server.address();
+    const metricsPort = typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : config.metrics.listen.port;
+    logger.info({ port: metricsPort, host: config.metrics.listen.host }, 'keyledger metrics listening');
+  }
+  await listen(service.app, { port: config.port, host: config.host }, 'HTTP (HOST, PORT)');
   const address = service.app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info({ port, host: config.host, backend: service.store.backend, instanceId: config.instanceId }, 'keyledger listening');

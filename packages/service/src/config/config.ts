@@ -93,6 +93,23 @@ const Env = z.object({
   KEYLEDGER_TRUSTED_PROXIES: AddressRanges.prefault('127.0.0.0/8,::1'),
   KEYLEDGER_COMMAND_APPLY_TIMEOUT_MS: positiveInt(5_000),
   KEYLEDGER_IDEMPOTENT_SECRET_WINDOW_SECONDS: z.coerce.number().int().min(0).default(24 * 3600),
+  KEYLEDGER_HEADERS_TIMEOUT_MS: positiveInt(10_000),
+  KEYLEDGER_REQUEST_TIMEOUT_MS: positiveInt(30_000),
+  // Longer than the 60 s idle timeout of common load balancers: the proxy, not we, closes a pooled connection.
+  KEYLEDGER_KEEP_ALIVE_TIMEOUT_MS: positiveInt(72_000),
+  // Above the keep-alive timeout, which governs idle connections between requests.
+  KEYLEDGER_CONNECTION_TIMEOUT_MS: positiveInt(120_000),
+  KEYLEDGER_MAX_CONNECTIONS: positiveInt(2048),
+  KEYLEDGER_SSE_MAX_STREAMS: positiveInt(256),
+  KEYLEDGER_SSE_MAX_STREAMS_PER_CREDENTIAL: positiveInt(8),
+  KEYLEDGER_SSE_STALL_TIMEOUT_MS: positiveInt(30_000),
+  KEYLEDGER_METRICS_TOKEN: optional(z.string().min(32, 'must be at least 32 characters')),
+  KEYLEDGER_METRICS_LISTEN: optional(
+    z
+      .string()
+      .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+      .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535'),
+  ),
 });
 
 export interface Config {
@@ -121,6 +138,12 @@ export interface Config {
   commandApplyTimeoutMs: number;
   /** An idempotent replay of issue / rotate shows the plaintext only this long after the original. */
   idempotentSecretWindowSeconds: number;
+  /** HTTP server bounds: how long a client may take to send headers / the whole request, idle keep-alive, socket inactivity. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; connectionTimeoutMs: number; maxConnections: number };
+  /** Live feed bounds: open streams in all and per credential; how long a reader may leave written frames unread. */
+  eventStream: { maxStreams: number; maxStreamsPerCredential: number; stallTimeoutMs: number };
+  /** /metrics: a static bearer token accepted besides `metrics:read` keys; or a separate unauthenticated listener. */
+  metrics: { token: string | undefined; listen: { host: string; port: number } | undefined };
 }
 
 export interface ForwardAuthConfig {
@@ -145,6 +168,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   if (e.KEYLEDGER_KEY_PREFIX_LIVE === e.KEYLEDGER_KEY_PREFIX_TEST) {
     throw new ConfigError('invalid configuration:\n  KEYLEDGER_KEY_PREFIX_TEST: must differ from KEYLEDGER_KEY_PREFIX_LIVE');
+  }
+  if (e.KEYLEDGER_HEADERS_TIMEOUT_MS > e.KEYLEDGER_REQUEST_TIMEOUT_MS) {
+    // Node refuses the server otherwise: the headers are part of the request.
+    throw new ConfigError('invalid configuration:\n  KEYLEDGER_HEADERS_TIMEOUT_MS: must not exceed KEYLEDGER_REQUEST_TIMEOUT_MS');
   }
   return {
     port: e.PORT,
@@ -174,5 +201,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     commandApplyTimeoutMs: e.KEYLEDGER_COMMAND_APPLY_TIMEOUT_MS,
     idempotentSecretWindowSeconds: e.KEYLEDGER_IDEMPOTENT_SECRET_WINDOW_SECONDS,
+    http: {
+      headersTimeoutMs: e.KEYLEDGER_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.KEYLEDGER_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.KEYLEDGER_KEEP_ALIVE_TIMEOUT_MS,
+      connectionTimeoutMs: e.KEYLEDGER_CONNECTION_TIMEOUT_MS,
+      maxConnections: e.KEYLEDGER_MAX_CONNECTIONS,
+    },
+    eventStream: {
+      maxStreams: e.KEYLEDGER_SSE_MAX_STREAMS,
+      maxStreamsPerCredential: e.KEYLEDGER_SSE_MAX_STREAMS_PER_CREDENTIAL,
+      stallTimeoutMs: e.KEYLEDGER_SSE_STALL_TIMEOUT_MS,
+    },
+    metrics: { token: e.KEYLEDGER_METRICS_TOKEN, listen: e.KEYLEDGER_METRICS_LISTEN ? parseHostPort(e.KEYLEDGER_METRICS_LISTEN) : undefined },
   };
+}
+
+function parseHostPort(value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(':');
+  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(value.slice(colon + 1)) };
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { PROBLEM_TYPES } from '@keyledger/schemas';
-import Fastify, { type FastifyPluginAsync, LogController } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import {
   jsonSchemaTransform,
   jsonSchemaTransformObject,
@@ -23,7 +23,9 @@ import type { EventStore } from '../store/port.js';
 import { assertEveryRouteDeclaresAccess, type AuthFailureReason, createAuthHook } from './auth.js';
 import type { AuthFailureThrottle } from './auth-throttle.js';
 import { checkpointHooks } from './context.js';
-import { problemFor, sendProblem } from './problem.js';
+import { acceptMetricsToken } from '../metrics/metrics.js';
+import { EventStreamRegistry, type EventStreamLimits } from './event-stream-registry.js';
+import { createFastify, type HttpServerLimits } from './server.js';
 import { eventRoutes } from './routes/events.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { healthRoutes } from './routes/health.js';
@@ -47,6 +49,18 @@ export interface HttpAppDeps {
   v1Plugins?: FastifyPluginAsync[];
   /** Routes outside /v1 (metrics). */
   rootPlugins?: FastifyPluginAsync[];
+  /** Server timeouts and connection cap; Node's defaults when absent. */
+  httpLimits?: HttpServerLimits;
+  eventStreamLimits?: EventStreamLimits;
+  /** KEYLEDGER_METRICS_TOKEN: a static bearer accepted for `metrics:read` routes. */
+  metricsToken?: string | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The open live-feed streams (caps, credential re-checks, buffered bytes). */
+    eventStreams: EventStreamRegistry;
+  }
 }
 
 /**
@@ -90,18 +104,20 @@ export function jsonNestingExceeds(text: string, max: number): boolean {
 
 export async function buildHttpApp(deps: HttpAppDeps) {
   const now = deps.now ?? (() => new Date());
-  const app = Fastify({
-    ...(deps.logger === false ? { logger: false } : { loggerInstance: deps.logger }),
-    bodyLimit: deps.bodyLimitBytes,
-    // Per-request log lines would dominate the verify path; errors are logged below instead.
-    logController: new LogController({ disableRequestLogging: true }),
-    // The request id recorded in events is always our own: a client could otherwise pick ids that
-    // collide with other requests' in the audit trail. Its x-request-id is kept as clientRequestId.
-    requestIdHeader: false,
-    genReqId: () => randomUUID(),
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    return503OnClosing: true,
+  const app = createFastify({
+    logger: deps.logger,
+    ...(deps.httpLimits ? { limits: deps.httpLimits } : {}),
+    fastify: {
+      bodyLimit: deps.bodyLimitBytes,
+      // The request id recorded in events is always our own: a client could otherwise pick ids that
+      // collide with other requests' in the audit trail. Its x-request-id is kept as clientRequestId.
+      requestIdHeader: false,
+      genReqId: () => randomUUID(),
+      routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    },
   }).withTypeProvider<ZodTypeProvider>();
+  const streams = new EventStreamRegistry(deps.eventStreamLimits);
+  app.decorate('eventStreams', streams);
 
   const routes: Parameters<typeof assertEveryRouteDeclaresAccess>[0][number][] = [];
   app.addHook('onRoute', (route) => void routes.push(route));
@@ -109,12 +125,14 @@ export async function buildHttpApp(deps: HttpAppDeps) {
   const checkpoint = checkpointHooks(deps.appliedCheckpoint);
   app.addHook('onRequest', checkpoint.onRequest);
   app.addHook('onSend', checkpoint.onSend);
-  app.addHook('onRequest', createAuthHook({
+  // One auth hook for every route; the static metrics token is accepted on `metrics:read` routes only.
+  const authenticate = createAuthHook({
     keys: deps.keys,
     throttle: deps.authThrottle,
     now: () => now().getTime(),
     ...(deps.onAuthFailure ? { onFailure: deps.onAuthFailure } : {}),
-  }));
+  });
+  app.addHook('onRequest', acceptMetricsToken(authenticate, deps.metricsToken));
   app.addHook('onReady', async () => assertEveryRouteDeclaresAccess(routes));
 
   app.setValidatorCompiler(validatorCompiler);
@@ -144,23 +162,6 @@ export async function buildHttpApp(deps: HttpAppDeps) {
     reply.header('x-request-id', request.id);
     return payload;
   });
-
-  app.setErrorHandler((error, request, reply) => {
-    const { problem, internal, headers } = problemFor(error, request);
-    if (internal) request.log.error({ err: error, requestId: request.id }, 'request failed');
-    else request.log.debug({ status: problem.status, type: problem.type, requestId: request.id }, 'request rejected');
-    return sendProblem(reply, problem, headers);
-  });
-
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, {
-      type: PROBLEM_TYPES.notFound,
-      title: 'Not found',
-      status: 404,
-      detail: `no route ${request.method} ${request.url.split('?')[0]}`,
-      instance: request.url.split('?')[0],
-    }),
-  );
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -199,7 +200,7 @@ export async function buildHttpApp(deps: HttpAppDeps) {
     async (v1) => {
       await v1.register(keyRoutes, { commands: deps.commands, keys: deps.keys, now });
       await v1.register(eventRoutes, { store: deps.store });
-      await v1.register(eventStreamRoutes, { store: deps.store });
+      await v1.register(eventStreamRoutes, { store: deps.store, keys: deps.keys, streams });
       for (const plugin of deps.v1Plugins ?? []) await v1.register(plugin);
     },
     { prefix: '/v1' },

@@ -77,21 +77,23 @@ export function createAuthHook({ keys, throttle, now = Date.now, onFailure }: Au
     return sendProblem(reply, { type: PROBLEM_TYPES.unauthorized, title: 'Unauthorized', status: 401, detail }, CHALLENGE);
   };
 
-  return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  // An async hook that answers must return the reply: fastify then stops the request there. (Returning
+  // nothing after sending would let the route's handler run on an unauthenticated request.)
+  return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     request.caller = null;
     const config = request.routeOptions.config;
     // No route matched: the not-found handler answers 404 and there is nothing to protect.
-    if (request.routeOptions.url === undefined || config.public === true) return;
+    if (request.routeOptions.url === undefined || config.public === true) return undefined;
     const needed = config.permission;
     if (needed === undefined) {
       // Unreachable once the start-up check passed; refusing keeps a mistake from opening a route.
-      return void sendProblem(reply, { type: PROBLEM_TYPES.forbidden, title: 'Forbidden', status: 403, detail: 'this route declares no permission' });
+      return sendProblem(reply, { type: PROBLEM_TYPES.forbidden, title: 'Forbidden', status: 403, detail: 'this route declares no permission' });
     }
     const source = request.ip ?? 'unknown';
     const retryAfter = throttle.retryAfterSeconds(source, now());
     if (retryAfter > 0) {
       onFailure?.('throttled');
-      return void sendProblem(
+      return sendProblem(
         reply,
         {
           type: PROBLEM_TYPES.rateLimited,
@@ -104,16 +106,16 @@ export function createAuthHook({ keys, throttle, now = Date.now, onFailure }: Au
     }
     const credentialHeader = config.credentialHeader ?? 'authorization';
     const header = request.headers[credentialHeader];
-    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return void refuse(request, reply, 'missing', credentialHeader);
+    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return refuse(request, reply, 'missing', credentialHeader);
     const digest = digests.get(header.slice(7).trim());
-    if (digest === null) return void refuse(request, reply, 'malformed');
+    if (digest === null) return refuse(request, reply, 'malformed');
     const state = keys.getByDigest(digest);
-    if (!state) return void refuse(request, reply, 'unknown');
-    if (keyStatusAt(state, now()) !== 'active') return void refuse(request, reply, 'inactive');
-    if (state.kind !== 'management') return void refuse(request, reply, 'not_management');
+    if (!state) return refuse(request, reply, 'unknown');
+    if (keyStatusAt(state, now()) !== 'active') return refuse(request, reply, 'inactive');
+    if (state.kind !== 'management') return refuse(request, reply, 'not_management');
     if (!hasPermission(state.permissions, needed)) {
       // A live management key of ours: it may learn which permission it lacks.
-      return void sendProblem(reply, {
+      return sendProblem(reply, {
         type: PROBLEM_TYPES.forbidden,
         title: 'Forbidden',
         status: 403,
@@ -121,6 +123,7 @@ export function createAuthHook({ keys, throttle, now = Date.now, onFailure }: Au
       });
     }
     request.caller = { keyId: state.id, permissions: state.permissions };
+    return undefined;
   };
 }
 

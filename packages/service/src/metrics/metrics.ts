@@ -2,8 +2,11 @@
  * Prometheus metrics via prom-client (the de-facto Node client): verifications by code, verify
  * latency, projection lag, limiter errors. Labels never carry key material or key ids.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { FastifyPluginAsync } from 'fastify';
+import { createFastify, type HttpServerLimits } from '../http/server.js';
 
 export interface Metrics {
   registry: Registry;
@@ -50,11 +53,53 @@ export function createMetrics(projectionLagSeconds: () => number): Metrics {
   return { registry, verifications, verifyDuration, limiterErrors, authFailures };
 }
 
-export function metricsRoute(metrics: Metrics): FastifyPluginAsync {
+/**
+ * GET /metrics. On the main listener it needs `metrics:read` (admin implies it), checked by the
+ * same auth hook as /v1; `public: true` serves it without auth, for a listener of its own
+ * (KEYLEDGER_METRICS_LISTEN) on a loopback or private address.
+ */
+export function metricsRoute(metrics: Metrics, options: { public?: boolean } = {}): FastifyPluginAsync {
   return async (app) => {
-    app.get('/metrics', { schema: { hide: true }, config: { permission: 'metrics:read' } }, async (_request, reply) => {
+    app.get('/metrics', {
+      schema: { hide: true },
+      // Its own listener is meant for a loopback or private address: public there, metrics:read here.
+      config: options.public ? { public: true as const } : { permission: 'metrics:read' as const },
+    }, async (_request, reply) => {
       reply.type(metrics.registry.contentType);
       return metrics.registry.metrics();
     });
   };
+}
+
+type AuthHook = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
+
+/** The caller a valid KEYLEDGER_METRICS_TOKEN stands for: it may read metrics and nothing else. */
+export const METRICS_TOKEN_CALLER = { keyId: 'metrics-token', permissions: ['metrics:read' as const] };
+
+/**
+ * Lets a static bearer token (KEYLEDGER_METRICS_TOKEN, for Prometheus) through the auth hook on
+ * routes that need `metrics:read`; every other request, and any other bearer, goes to `authenticate`.
+ * Compared as SHA-256 digests with timingSafeEqual: constant time, whatever the lengths.
+ */
+export function acceptMetricsToken(authenticate: AuthHook, token: string | undefined): AuthHook {
+  if (token === undefined) return authenticate;
+  const expected = createHash('sha256').update(token).digest();
+  return async (request, reply) => {
+    const header = request.headers.authorization;
+    if (request.routeOptions.config.permission === 'metrics:read' && typeof header === 'string' && header.startsWith('Bearer ')) {
+      const presented = createHash('sha256').update(header.slice(7).trim()).digest();
+      if (timingSafeEqual(presented, expected)) {
+        request.caller = { ...METRICS_TOKEN_CALLER, permissions: [...METRICS_TOKEN_CALLER.permissions] };
+        return undefined;
+      }
+    }
+    return authenticate(request, reply);
+  };
+}
+
+/** The separate /metrics listener: nothing but the metrics route, without auth. */
+export async function buildMetricsApp(metrics: Metrics, logger: Logger | false, limits?: HttpServerLimits) {
+  const app = createFastify({ logger, ...(limits ? { limits } : {}) });
+  await app.register(metricsRoute(metrics, { public: true }));
+  return app;
 }

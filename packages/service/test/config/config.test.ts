@@ -48,9 +48,25 @@ describe('loadConfig', () => {
     ['KEYLEDGER_MAX_GRACE_PERIOD_SECONDS', 'a month'],
     ['KEYLEDGER_LOG_LEVEL', 'loud'],
     ['KEYLEDGER_SECRET', 'short'],
+    ['KEYLEDGER_REQUEST_TIMEOUT_MS', '0'],
+    ['KEYLEDGER_HEADERS_TIMEOUT_MS', '40000'],
+    ['KEYLEDGER_MAX_CONNECTIONS', 'many'],
+    ['KEYLEDGER_SSE_MAX_STREAMS', '-1'],
+    ['KEYLEDGER_SSE_MAX_STREAMS_PER_CREDENTIAL', '0'],
+    ['KEYLEDGER_SSE_STALL_TIMEOUT_MS', '1.5'],
+    ['KEYLEDGER_METRICS_TOKEN', 'too-short'],
+    ['KEYLEDGER_METRICS_LISTEN', '9464'],
   ])('%s=%j is a ConfigError naming the setting', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.message).toContain(name);
+  });
+
+  it('HTTP and event stream bounds have finite defaults', () => {
+    const config = loadConfig({});
+    expect(config.http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 72_000, connectionTimeoutMs: 120_000, maxConnections: 2048 });
+    expect(config.eventStream).toEqual({ maxStreams: 256, maxStreamsPerCredential: 8, stallTimeoutMs: 30_000 });
+    expect(config.metrics).toEqual({ token: undefined, listen: undefined });
+    expect(loadConfig({ KEYLEDGER_METRICS_LISTEN: '127.0.0.1:9464' }).metrics.listen).toEqual({ host: '127.0.0.1', port: 9464 });
   });
 
   it('a setting left empty (NAME=) counts as unset', () => {

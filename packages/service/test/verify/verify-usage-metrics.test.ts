@@ -63,6 +63,7 @@ describe('usage in the ledger', () => {
 
 describe('/metrics', () => {
   it('verifications by code, the latency histogram, projection lag and limiter errors; never a key', async () => {
+    // As root (admin implies metrics:read): /metrics is not public on the main listener.
     const metric = async () => (await h.call('GET', '/metrics')).body as string;
     const count = (text: string, code: string) => Number(new RegExp(`keyledger_verifications_total\\{code="${code}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
     const before = await metric();

@@ -7,7 +7,7 @@
  * store objects are noticed by a modest poll (`pollIntervalMs`), run only while someone waits.
  */
 
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -92,13 +92,15 @@ export class SqliteEventStore implements EventStore {
     }
     let db: Database.Database | undefined;
     try {
-      if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
+      if (file !== ':memory:') prepareOwnerOnlyFiles(file);
       db = new Database(file);
       db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma('foreign_keys = ON');
       migrate(db);
+      // WAL mode created the -wal and -shm files (with the database's mode); tighten older ones too.
+      if (file !== ':memory:') restrictSidecarFiles(file);
       return new SqliteEventStore(db, options.validate, pollIntervalMs);
     } catch (error) {
       db?.close();
@@ -415,4 +417,21 @@ function toStoreError(error: unknown, context: string): unknown {
     return new StoreUnavailableError('sqlite', `${context}: ${reason}`, { cause: error });
   }
   return error;
+}
+
+/**
+ * The ledger holds key digests and audit data: the data directory is created owner-only (0700)
+ * and the database file 0600 before SQLite opens it, since SQLite gives its -wal and -shm files
+ * the database file's mode.
+ */
+function prepareOwnerOnlyFiles(file: string): void {
+  mkdirSync(dirname(resolve(file)), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+}
+
+function restrictSidecarFiles(file: string): void {
+  for (const sidecar of [`${file}-wal`, `${file}-shm`]) {
+    if (existsSync(sidecar)) chmodSync(sidecar, 0o600);
+  }
 }
