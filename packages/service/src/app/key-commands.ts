@@ -215,7 +215,8 @@ export class KeyCommands {
   }
 
   async history(keyId: string): Promise<RecordedEvent[]> {
-    const { events } = await this.#load(keyId);
+    // Not folded: history shows events this version cannot fold (a newer version's types) too.
+    const events = await readWholeStream(this.options.store, keyStream(keyId));
     if (events.length === 0) throw notFound(`key ${keyId} not found`);
     return events;
   }

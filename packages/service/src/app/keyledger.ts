@@ -16,6 +16,10 @@ import { QuotaUsageProjection } from '../verify/usage-projection.js';
 import { createKeyVerifier } from '../verify/verify-key.js';
 import { openEventStore } from '../store/open-store.js';
 import type { EventStore } from '../store/port.js';
+import { openSnapshotStore } from '../store/snapshots/open.js';
+import type { SnapshotStore } from '../store/snapshots/port.js';
+import { ProjectionSnapshots, type RestoreOutcome } from '../projections/snapshots.js';
+import { isServiceReady } from '../http/routes/health.js';
 import { ensureRootKey, resolveServerSecret } from './bootstrap.js';
 import { KeyCommands } from './key-commands.js';
 
@@ -25,6 +29,11 @@ export interface Keyledger {
   store: EventStore;
   runner: ProjectionRunner;
   keys: KeyProjection;
+  quotaUsage: QuotaUsageProjection;
+  /** How this start got its projections: from a snapshot plus the tail, or from the whole log. */
+  restored: RestoreOutcome;
+  /** Saves a projection snapshot now (also done periodically and at close). */
+  saveSnapshot(): Promise<'saved' | 'skipped'>;
   commands: KeyCommands;
   /** The root key's plaintext when this start created it (print once, never log). */
   createdRootKey: string | null;
@@ -33,18 +42,55 @@ export interface Keyledger {
 
 export async function createKeyledger(config: Config, logger: Logger): Promise<Keyledger> {
   const store = await openEventStore(config.database);
-  const keys = new KeyProjection();
+  const compare = store.compareCheckpoints.bind(store);
+  let snapshotStore: SnapshotStore;
+  try {
+    snapshotStore = await openSnapshotStore(config.database, compare);
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  const keys = new KeyProjection({ onListenerError: (error) => logger.error({ err: error }, 'key change listener failed') });
   const quotaUsage = new QuotaUsageProjection();
+  let metrics: ReturnType<typeof createMetrics> | undefined;
+  const skippedKinds = new Set<string>();
   const runner = new ProjectionRunner(store, [keys, quotaUsage], {
     onError: (error) => logger.error({ err: error }, 'projection runner failed; retrying'),
+    onSkip: (event, reason) => {
+      metrics?.skippedEvents.inc({ type: event.type.slice(0, 100), reason });
+      // Once per type and reason: a newer version may write thousands of them.
+      const kind = `${event.type}|${reason}`;
+      if (skippedKinds.has(kind)) return;
+      skippedKinds.add(kind);
+      logger.warn({ type: event.type, reason, checkpoint: event.checkpoint }, 'projections skip an event this version does not know');
+    },
+    onPark: (projection, event, error) => {
+      metrics?.parkedEvents.inc({ projection });
+      logger.error({ err: error, projection, eventId: event.id, stream: event.stream, revision: event.revision, type: event.type }, 'projection could not apply an event; parked it');
+    },
   });
-  const metrics = createMetrics(() => runner.lagSeconds);
+  metrics = createMetrics(() => runner.lagSeconds);
+  const snapshots = new ProjectionSnapshots(snapshotStore, [keys, quotaUsage, runner.parked], { logger, instanceId: config.instanceId });
+  let snapshotTimer: NodeJS.Timeout | undefined;
+  let snapshotSaving: Promise<unknown> = Promise.resolve();
+  const saveSnapshot = (): Promise<'saved' | 'skipped'> => {
+    const next = snapshotSaving.then(() => snapshots.save(() => runner.checkpoint, compare));
+    snapshotSaving = next.catch((error: unknown) => logger.warn({ err: error }, 'projection snapshot not saved; the next one will be'));
+    return next;
+  };
   let limiter: Limiter | undefined;
   let usage: UsageRecorder | undefined;
   let ready = false;
   let closing = false;
+  let restored: RestoreOutcome = { kind: 'none' };
   try {
-    await runner.start();
+    const restoreStarted = performance.now();
+    restored = await snapshots.restore();
+    await runner.start(restored.kind === 'restored' ? restored.checkpoint : undefined);
+    logger.info(
+      { snapshot: restored.kind, keys: keys.size, tailEvents: runner.appliedCount, ms: Math.round(performance.now() - restoreStarted) },
+      restored.kind === 'restored' ? 'projections restored from a snapshot and the tail of the log' : 'projections rebuilt from the whole log',
+    );
     limiter = withFailurePolicy(
       config.redisUrl
         ? createRedisLimiter({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeoutMs })
@@ -83,7 +129,8 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       store,
       keys,
       commands,
-      isReady: () => ready && !closing,
+      isReady: () => isServiceReady({ started: ready, closing, lagSeconds: runner.lagSeconds, maxLagSeconds: config.readyMaxLagSeconds }),
+      parkedEvents: () => runner.parked.list(),
       rootPlugins: [metricsRoute(metrics)],
       v1Plugins: [
         async (v1) =>
@@ -98,27 +145,41 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       ],
     });
     ready = true;
+    // A start that replayed much of the log saves at once, so the next start reads only the tail.
+    if (runner.appliedCount > 0) void saveSnapshot().catch(() => undefined);
+    if (config.snapshotIntervalMs > 0) {
+      snapshotTimer = setInterval(() => void saveSnapshot().catch(() => undefined), config.snapshotIntervalMs);
+      snapshotTimer.unref();
+    }
     return {
       config,
       app,
       store,
       runner,
       keys,
+      quotaUsage,
+      restored,
+      saveSnapshot,
       commands,
       createdRootKey,
       async close() {
         closing = true;
+        clearInterval(snapshotTimer);
         await app.close();
         await usage?.stop();
         await limiter?.close();
         await runner.stop();
+        await saveSnapshot().catch(() => undefined);
+        await snapshotStore.close().catch(() => undefined);
         await store.close();
       },
     };
   } catch (error) {
+    clearInterval(snapshotTimer);
     await usage?.stop().catch(() => undefined);
     await limiter?.close().catch(() => undefined);
     await runner.stop().catch(() => undefined);
+    await snapshotStore.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw error;
   }

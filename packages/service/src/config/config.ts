@@ -34,6 +34,8 @@ const Env = z.object({
   KEYLEDGER_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   KEYLEDGER_INSTANCE_ID: z.string().min(1).max(100).optional(),
   KEYLEDGER_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  KEYLEDGER_READY_MAX_LAG_SECONDS: z.coerce.number().positive().default(30),
+  KEYLEDGER_SNAPSHOT_INTERVAL_SECONDS: z.coerce.number().min(0).default(300),
 });
 
 export interface Config {
@@ -54,6 +56,10 @@ export interface Config {
   logLevel: string;
   instanceId: string;
   shutdownTimeoutMs: number;
+  /** /readyz fails while the projections are further behind the log than this. */
+  readyMaxLagSeconds: number;
+  /** How often projections are snapshotted (when the log moved); 0 only at shutdown. */
+  snapshotIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -91,5 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.KEYLEDGER_LOG_LEVEL,
     instanceId: e.KEYLEDGER_INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     shutdownTimeoutMs: e.KEYLEDGER_SHUTDOWN_TIMEOUT_MS,
+    readyMaxLagSeconds: e.KEYLEDGER_READY_MAX_LAG_SECONDS,
+    snapshotIntervalMs: Math.round(e.KEYLEDGER_SNAPSHOT_INTERVAL_SECONDS * 1000),
   };
 }

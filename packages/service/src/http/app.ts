@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { PROBLEM_TYPES } from '@keyledger/schemas';
+import { PROBLEM_TYPES, type ParkedEventsResponse } from '@keyledger/schemas';
 import Fastify, { type FastifyPluginAsync, LogController } from 'fastify';
 import {
   jsonSchemaTransform,
@@ -21,6 +21,7 @@ import type { KeyCommands } from '../app/key-commands.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import type { EventStore } from '../store/port.js';
 import { createAuthHook } from './auth.js';
+import { adminRoutes } from './routes/admin.js';
 import { problemFor, sendProblem } from './problem.js';
 import { eventRoutes } from './routes/events.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
@@ -34,6 +35,8 @@ export interface HttpAppDeps {
   keys: KeyProjection;
   commands: KeyCommands;
   isReady: () => boolean;
+  /** Events the projections parked (GET /v1/admin/parked-events); the route is left out without it. */
+  parkedEvents?: () => ParkedEventsResponse;
   now?: () => Date;
   version?: string;
   /** Extra /v1 routes (verify, quotas, live feed) registered by the features that own them. */
@@ -158,6 +161,7 @@ export async function buildHttpApp(deps: HttpAppDeps) {
         { name: 'verify', description: 'Verification for gateways' },
         { name: 'events', description: 'The ledger' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'admin', description: 'Operator reads' },
       ],
     },
     transform: jsonSchemaTransform,
@@ -176,6 +180,7 @@ export async function buildHttpApp(deps: HttpAppDeps) {
       await v1.register(keyRoutes, { commands: deps.commands, keys: deps.keys, now });
       await v1.register(eventRoutes, { store: deps.store });
       await v1.register(eventStreamRoutes, { store: deps.store });
+      if (deps.parkedEvents) await v1.register(adminRoutes, { parkedEvents: deps.parkedEvents });
       for (const plugin of deps.v1Plugins ?? []) await v1.register(plugin);
     },
     { prefix: '/v1' },

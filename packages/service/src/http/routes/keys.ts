@@ -21,7 +21,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { badRequest, forbidden, notFound } from '../../app/errors.js';
 import type { CommandResult, KeyCommands } from '../../app/key-commands.js';
-import { describeChange, toKeyView } from '../../domain/keys/index.js';
+import { describeRecordedChange, toKeyView } from '../../domain/keys/index.js';
 import type { KeyProjection } from '../../projections/key-projection.js';
 import { commandContext, etag } from '../context.js';
 
@@ -169,7 +169,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
     return {
       keyId: request.params.id,
       entries: events.map((event) => {
-        const meta = event.metadata as { actor: { kind: 'key' | 'system'; id: string }; requestId: string | null; sourceAddress: string | null; occurredAt: string };
+        const meta = event.metadata as { actor: { kind: 'key' | 'system'; id: string }; requestId: string | null; sourceAddress: string | null; occurredAt: string; schemaVersion?: number };
         return {
           revision: event.revision,
           type: event.type,
@@ -177,7 +177,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
           actor: meta.actor,
           requestId: meta.requestId,
           sourceAddress: meta.sourceAddress,
-          changes: describeChange({ type: event.type, data: event.data } as Parameters<typeof describeChange>[0]),
+          changes: describeRecordedChange(event.type, meta.schemaVersion ?? 1, event.data),
         };
       }),
     };

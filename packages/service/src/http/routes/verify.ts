@@ -15,10 +15,9 @@ import { rateLimitHeaders, type Limiter } from '../../limits/index.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { KeyProjection } from '../../projections/key-projection.js';
 import type { EventStore } from '../../store/port.js';
-import { readWholeStream } from '../../store/read-whole-stream.js';
 import type { UsageRecorder } from '../../verify/usage-recorder.js';
 import { usageStream } from '../../verify/usage-recorder.js';
-import { usageBuckets } from '../../verify/usage-projection.js';
+import { readKeyUsage, usageBuckets } from '../../verify/usage-projection.js';
 import type { VerifyOutcome } from '../../verify/verify-key.js';
 
 export interface VerifyRoutesOptions {
@@ -110,9 +109,9 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
     if (!keys.getById(id)) throw notFound(`key ${id} not found`);
     await usage.flush();
     const { from, to, granularity } = request.query;
-    const events = await readWholeStream(store, usageStream(id));
+    const entries = await readKeyUsage(store, id, usageStream);
     const fromMs = from ? Date.parse(from) : 0;
     const toMs = to ? Date.parse(to) : Number.MAX_SAFE_INTEGER;
-    return { keyId: id, granularity, buckets: usageBuckets(events, granularity, fromMs, toMs) };
+    return { keyId: id, granularity, buckets: usageBuckets(entries, granularity, fromMs, toMs) };
   });
 };
