@@ -40,21 +40,15 @@ export async function openPostgresSnapshotStore(options: { connectionString: str
 
   return {
     async load(name) {
-      const meta = await pool.query<{ checkpoint: string; written_at: Date; written_by: string }>(
-        `select checkpoint, written_at, written_by from ${s}.kl_snapshots where name = $1`,
+      // (node-postgres decodes every column of a binary-format result as UTF-8 text, so the
+      // payload travels as hex and is decoded natively by its bytea parser.)
+      const result = await pool.query<{ checkpoint: string; payload: Buffer; written_at: Date; written_by: string }>(
+        `select checkpoint, payload, written_at, written_by from ${s}.kl_snapshots where name = $1`,
         [name],
       );
-      const row = meta.rows[0];
+      const row = result.rows[0];
       if (!row) return undefined;
-      // Binary result format: the payload arrives as raw bytes, not as hex text twice its size.
-      // (`binary` is a documented query option of node-postgres its type definitions lack.)
-      const query = { text: `select payload, checkpoint from ${s}.kl_snapshots where name = $1`, values: [name], binary: true } as pg.QueryConfig;
-      const body = await pool.query<{ payload: Buffer; checkpoint: Buffer | string }>(query);
-      const payloadRow = body.rows[0];
-      if (!payloadRow) return undefined;
-      const checkpoint = Buffer.isBuffer(payloadRow.checkpoint) ? payloadRow.checkpoint.toString('utf8') : String(payloadRow.checkpoint);
-      // The row may have been replaced between the two reads: the payload's own checkpoint wins.
-      return { name, checkpoint, payload: payloadRow.payload, writtenAt: row.written_at, writtenBy: row.written_by };
+      return { name, checkpoint: row.checkpoint, payload: row.payload, writtenAt: row.written_at, writtenBy: row.written_by };
     },
     async storedCheckpoint(name) {
       const result = await pool.query<{ checkpoint: string }>(`select checkpoint from ${s}.kl_snapshots where name = $1`, [name]);
