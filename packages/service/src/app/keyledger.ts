@@ -40,6 +40,9 @@ export interface Keyledger {
   close(): Promise<void>;
 }
 
+/** A start that applied at least this many events saves a snapshot right after it is ready. */
+const SAVE_AFTER_START_EVENTS = 1000;
+
 export async function createKeyledger(config: Config, logger: Logger): Promise<Keyledger> {
   const store = await openEventStore(config.database);
   const compare = store.compareCheckpoints.bind(store);
@@ -145,8 +148,9 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       ],
     });
     ready = true;
-    // A start that replayed much of the log saves at once, so the next start reads only the tail.
-    if (runner.appliedCount > 0) void saveSnapshot().catch(() => undefined);
+    // A start that replayed much of the log saves at once, so the next start reads only the tail
+    // (a short tail waits for the periodic save: encoding blocks the event loop for a moment).
+    if (runner.appliedCount >= SAVE_AFTER_START_EVENTS) void saveSnapshot().catch(() => undefined);
     if (config.snapshotIntervalMs > 0) {
       snapshotTimer = setInterval(() => void saveSnapshot().catch(() => undefined), config.snapshotIntervalMs);
       snapshotTimer.unref();

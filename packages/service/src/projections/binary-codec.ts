@@ -1,7 +1,8 @@
 /**
  * A minimal length-prefixed binary writer and reader for snapshots. JSON.parse of a million
  * key states takes seconds; reading fixed fields and short strings from one buffer does not.
- * Strings are UTF-8 with a u32 length + 1 prefix (0 means null).
+ * Strings are UTF-8 with a varint (LEB128) length + 1 prefix (0 means null); small numbers
+ * (dictionary references, revisions) are varints too, so most take one byte.
  */
 
 export class BinaryWriter {
@@ -32,13 +33,24 @@ export class BinaryWriter {
     this.#offset += 4;
   }
 
+  /** An unsigned integer below 2^32 in 1-5 bytes. */
+  varint(value: number): void {
+    this.#ensure(5);
+    let v = value >>> 0;
+    while (v >= 0x80) {
+      this.#buffer[this.#offset++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.#buffer[this.#offset++] = v;
+  }
+
   /** A nullable string. */
   str(value: string | null): void {
-    if (value === null) return this.u32(0);
-    this.#ensure(4 + value.length * 3);
-    const written = this.#buffer.write(value, this.#offset + 4, 'utf8');
-    this.#buffer.writeUInt32LE(written + 1, this.#offset);
-    this.#offset += 4 + written;
+    if (value === null) return this.varint(0);
+    const bytes = Buffer.byteLength(value, 'utf8');
+    this.varint(bytes + 1);
+    this.#ensure(bytes);
+    this.#offset += this.#buffer.write(value, this.#offset, 'utf8');
   }
 
   /** Exactly `bytes` bytes given as lower-case hex (a SHA-256 digest: 32). */
@@ -90,8 +102,18 @@ export class BinaryReader {
     return value;
   }
 
+  varint(): number {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const byte = this.u8();
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    throw new SnapshotFormatError(`varint too long at byte ${this.#offset}`);
+  }
+
   str(): string | null {
-    const length = this.u32();
+    const length = this.varint();
     if (length === 0) return null;
     this.#need(length - 1);
     const value = this.buffer.toString('utf8', this.#offset, this.#offset + length - 1);

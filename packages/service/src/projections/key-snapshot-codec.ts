@@ -43,15 +43,15 @@ export function encodeKeyStates(states: readonly KeyState[]): Buffer {
     rows.hex(s.digest, 32);
     rows.str(s.hint);
     rows.str(s.name);
-    rows.u32(dictionary.ref(s.consumerId));
-    rows.u32(dictionary.ref(s.planId));
-    rows.u32(dictionary.ref(s.environment));
-    rows.u32(dictionary.ref(s.scopes));
-    rows.u32(dictionary.ref(s.endpoints));
-    rows.u32(dictionary.ref(s.permissions));
-    rows.u32(dictionary.ref(s.meta));
-    rows.u32(dictionary.ref(s.rateLimit));
-    rows.u32(dictionary.ref(s.quota));
+    rows.varint(dictionary.ref(s.consumerId));
+    rows.varint(dictionary.ref(s.planId));
+    rows.varint(dictionary.ref(s.environment));
+    rows.varint(dictionary.ref(s.scopes));
+    rows.varint(dictionary.ref(s.endpoints));
+    rows.varint(dictionary.ref(s.permissions));
+    rows.varint(dictionary.ref(s.meta));
+    rows.varint(dictionary.ref(s.rateLimit));
+    rows.varint(dictionary.ref(s.quota));
     rows.str(s.expiresAt);
     rows.str(s.rotatedFrom);
     rows.str(s.rotatedTo);
@@ -63,7 +63,7 @@ export function encodeKeyStates(states: readonly KeyState[]): Buffer {
     const differs = s.updatedAt !== s.createdAt;
     rows.u8((s.suspended ? SUSPENDED : 0) | (s.revoked ? REVOKED : 0) | (differs ? UPDATED_DIFFERS : 0));
     if (differs) rows.str(s.updatedAt);
-    rows.u32(s.revision);
+    rows.varint(s.revision);
   }
   const out = new BinaryWriter(1024);
   out.u32(states.length);
@@ -80,7 +80,7 @@ export function decodeKeyStates(data: Buffer): KeyState[] {
   const rows = new BinaryReader(top.bytes());
   if (!top.done) throw new SnapshotFormatError('trailing bytes after the key snapshot');
   const value = <T>(): T => {
-    const index = rows.u32();
+    const index = rows.varint();
     if (index >= dictionary.length) throw new SnapshotFormatError(`dictionary index ${index} out of range`);
     return dictionary[index] as T;
   };
@@ -109,7 +109,7 @@ export function decodeKeyStates(data: Buffer): KeyState[] {
     const createdAt = rows.text();
     const flags = rows.u8();
     const updatedAt = flags & UPDATED_DIFFERS ? rows.text() : createdAt;
-    const revision = rows.u32();
+    const revision = rows.varint();
     // Same property order as evolve() builds, so restored and replayed states share one shape.
     const state: KeyState = {
       consumerId,

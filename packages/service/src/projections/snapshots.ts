@@ -128,9 +128,12 @@ export class ProjectionSnapshots {
     const stored = await this.store.storedCheckpoint(this.#name);
     const at = checkpoint();
     if (at === undefined || (stored !== undefined && compare(stored, at) >= 0)) return 'skipped';
+    const started = performance.now();
     const payload = encodeSnapshot(at, this.parts);
+    const encodeMs = Math.round(performance.now() - started);
     const written = await this.store.save({ name: this.#name, checkpoint: at, payload, writtenBy: this.options.instanceId });
-    if (written) this.options.logger.info({ checkpoint: at, bytes: payload.length }, 'projection snapshot saved');
+    const totalMs = Math.round(performance.now() - started);
+    if (written) this.options.logger.info({ checkpoint: at, bytes: payload.length, encodeMs, totalMs }, 'projection snapshot saved');
     return written ? 'saved' : 'skipped';
   }
 }
