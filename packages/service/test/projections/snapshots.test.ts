@@ -3,7 +3,7 @@
  * rebuild from the whole log; a corrupt snapshot means a rebuild; concurrent writers never move
  * the snapshot backwards.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,7 +64,7 @@ async function postgresBackend(): Promise<Backend> {
     async corrupt() {
       const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
       await client.connect();
-      await client.query(`update "${schema}".kl_snapshots set payload = overlay(payload placing '\\xff'::bytea from (length(payload) / 2) for 1)`);
+      await client.query(`update "${schema}".kl_snapshot_chunks set bytes = overlay(bytes placing '\\xff'::bytea from (length(bytes) / 2) for 1)`);
       await client.end();
     },
     async close() {
@@ -156,6 +156,22 @@ for (const [name, open, enabled] of backends) {
         expect(state(afterCorruption)).toEqual(state(rebuilt));
       } finally {
         await snapshotStore.close();
+        await backend.close();
+      }
+    });
+
+    it('a payload of several chunks (20 MB) comes back byte for byte', async () => {
+      const backend = await open();
+      const snapshots = await backend.openSnapshots();
+      try {
+        const checkpoint = (await backend.store.appendToStream('noise-1', [{ type: 'Noise', data: {} }])).checkpoint;
+        const payload = randomBytes(20 * 1024 * 1024 + 17);
+        expect(await snapshots.save({ name: 'big', checkpoint, payload, writtenBy: 'test' })).toBe(true);
+        const loaded = await snapshots.load('big');
+        expect(loaded?.checkpoint).toBe(checkpoint);
+        expect(loaded?.payload.equals(payload)).toBe(true);
+      } finally {
+        await snapshots.close();
         await backend.close();
       }
     });

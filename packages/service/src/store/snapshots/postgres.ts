@@ -3,12 +3,18 @@
  * may each write: a write takes a transaction-scoped advisory lock on the snapshot's name,
  * compares checkpoints and replaces the row only when it is newer, so writers never interleave
  * and a lagging instance never moves the snapshot backwards. Readers see the old row or the new
- * one, never half of either (one row, one transaction).
+ * one, never half of either (one transaction, read at one snapshot).
+ *
+ * The payload is split into chunk rows: a bytea travels as hex text, and one value of a few
+ * hundred MB would be a string near V8's length limit; chunks keep every value small.
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { quoteIdent } from '../postgres/naming.js';
 import type { CompareCheckpoints, SnapshotStore } from './port.js';
+
+/** 8 MB: a chunk travels as a 16 MB hex string. */
+const CHUNK_BYTES = 8 * 1024 * 1024;
 
 export async function openPostgresSnapshotStore(options: { connectionString: string; schema: string; compare: CompareCheckpoints }): Promise<SnapshotStore> {
   const s = quoteIdent(options.schema);
@@ -22,13 +28,19 @@ export async function openPostgresSnapshotStore(options: { connectionString: str
     await client.query(`create table if not exists ${s}.kl_snapshots (
       name text primary key,
       checkpoint text not null,
-      payload bytea not null,
+      chunks integer not null,
       written_at timestamptz not null default now(),
       written_by text not null
     )`);
+    await client.query(`create table if not exists ${s}.kl_snapshot_chunks (
+      name text not null references ${s}.kl_snapshots (name) on delete cascade,
+      seq integer not null,
+      bytes bytea not null,
+      primary key (name, seq)
+    )`);
     // The payload is binary and mostly incompressible (digests): skip TOAST compression, which
     // would cost CPU on every write and read for nothing.
-    await client.query(`alter table ${s}.kl_snapshots alter column payload set storage external`);
+    await client.query(`alter table ${s}.kl_snapshot_chunks alter column bytes set storage external`);
     await client.query('commit');
   } catch (error) {
     await client.query('rollback').catch(() => undefined);
@@ -40,15 +52,37 @@ export async function openPostgresSnapshotStore(options: { connectionString: str
 
   return {
     async load(name) {
-      // (node-postgres decodes every column of a binary-format result as UTF-8 text, so the
-      // payload travels as hex and is decoded natively by its bytea parser.)
-      const result = await pool.query<{ checkpoint: string; payload: Buffer; written_at: Date; written_by: string }>(
-        `select checkpoint, payload, written_at, written_by from ${s}.kl_snapshots where name = $1`,
-        [name],
-      );
-      const row = result.rows[0];
-      if (!row) return undefined;
-      return { name, checkpoint: row.checkpoint, payload: row.payload, writtenAt: row.written_at, writtenBy: row.written_by };
+      const reader = await pool.connect();
+      let failure: Error | undefined;
+      try {
+        // One snapshot of the database for the head row and its chunks: a concurrent writer's
+        // replacement is seen whole or not at all.
+        await reader.query('begin isolation level repeatable read read only');
+        const head = await reader.query<{ checkpoint: string; chunks: number; written_at: Date; written_by: string }>(
+          `select checkpoint, chunks, written_at, written_by from ${s}.kl_snapshots where name = $1`,
+          [name],
+        );
+        const row = head.rows[0];
+        if (!row) {
+          await reader.query('commit');
+          return undefined;
+        }
+        const parts: Buffer[] = [];
+        for (let seq = 0; seq < row.chunks; seq++) {
+          const chunk = await reader.query<{ bytes: Buffer }>(`select bytes from ${s}.kl_snapshot_chunks where name = $1 and seq = $2`, [name, seq]);
+          const bytes = chunk.rows[0]?.bytes;
+          if (!bytes) throw new Error(`snapshot ${name} lacks chunk ${seq} of ${row.chunks}`);
+          parts.push(bytes);
+        }
+        await reader.query('commit');
+        return { name, checkpoint: row.checkpoint, payload: Buffer.concat(parts), writtenAt: row.written_at, writtenBy: row.written_by };
+      } catch (error) {
+        failure = error as Error;
+        await reader.query('rollback').catch(() => undefined);
+        throw error;
+      } finally {
+        reader.release(failure);
+      }
     },
     async storedCheckpoint(name) {
       const result = await pool.query<{ checkpoint: string }>(`select checkpoint from ${s}.kl_snapshots where name = $1`, [name]);
@@ -66,12 +100,18 @@ export async function openPostgresSnapshotStore(options: { connectionString: str
           await writer.query('rollback');
           return false;
         }
+        const chunks = Math.max(1, Math.ceil(snapshot.payload.length / CHUNK_BYTES));
         await writer.query(
-          `insert into ${s}.kl_snapshots (name, checkpoint, payload, written_by) values ($1, $2, $3, $4)
-           on conflict (name) do update set checkpoint = excluded.checkpoint, payload = excluded.payload,
+          `insert into ${s}.kl_snapshots (name, checkpoint, chunks, written_by) values ($1, $2, $3, $4)
+           on conflict (name) do update set checkpoint = excluded.checkpoint, chunks = excluded.chunks,
              written_at = now(), written_by = excluded.written_by`,
-          [snapshot.name, snapshot.checkpoint, snapshot.payload, snapshot.writtenBy],
+          [snapshot.name, snapshot.checkpoint, chunks, snapshot.writtenBy],
         );
+        await writer.query(`delete from ${s}.kl_snapshot_chunks where name = $1`, [snapshot.name]);
+        for (let seq = 0; seq < chunks; seq++) {
+          const bytes = snapshot.payload.subarray(seq * CHUNK_BYTES, (seq + 1) * CHUNK_BYTES);
+          await writer.query(`insert into ${s}.kl_snapshot_chunks (name, seq, bytes) values ($1, $2, $3)`, [snapshot.name, seq, bytes]);
+        }
         await writer.query('commit');
         return true;
       } catch (error) {
