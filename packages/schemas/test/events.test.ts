@@ -56,6 +56,16 @@ const examples = {
     quotaPeriod: 'day',
     instanceId: 'node-1',
   },
+  UsageBatchRecorded: {
+    from: '2030-06-01T12:00:00Z',
+    to: '2030-06-01T12:00:10Z',
+    instanceId: 'node-1',
+    windows: [{ period: 'day', start: '2030-06-01T00:00:00Z' }],
+    entries: [
+      { keyId, counts: { VALID: 10, RATE_LIMITED: 2 }, units: 12, window: 0 },
+      { keyId: 'key_SuccessorSuccessor1', counts: { NOT_FOUND: 1 }, units: 0, window: null },
+    ],
+  },
 } satisfies { [T in EventType]: EventData<T> };
 
 const types = Object.keys(eventSchemas) as EventType[];
@@ -77,9 +87,17 @@ describe('event schemas', () => {
   });
 
   it.each(types)('%s rejects a missing field', (type) => {
-    const { keyId: _keyId, ...rest } = examples[type];
+    const example = examples[type] as Record<string, unknown>;
+    const first = Object.keys(example)[0] as string;
+    const { [first]: _omitted, ...rest } = example;
     expect(eventSchemas[type].safeParse(rest).success).toBe(false);
-    expect(() => validateEventData(type, rest)).toThrow(/keyId/);
+    expect(() => validateEventData(type, rest)).toThrow(new RegExp(first));
+  });
+
+  it('a usage batch rejects an entry pointing past its windows, and unknown fields inside entries', () => {
+    const batch = examples.UsageBatchRecorded;
+    expect(() => validateEventData('UsageBatchRecorded', { ...batch, windows: [] })).toThrow(/window index out of range/);
+    expect(eventSchemas.UsageBatchRecorded.safeParse({ ...batch, entries: [{ ...batch.entries[0], plaintext: 'x' }] }).success).toBe(false);
   });
 
   it('nested objects are strict too (KeyScoped.added, limits)', () => {

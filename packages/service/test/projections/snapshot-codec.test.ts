@@ -106,7 +106,7 @@ describe('snapshot container', () => {
     const bytes = encodeSnapshot('42', [part('keys', 1, Buffer.alloc(100, 7))]);
     for (const at of [0, 10, 60, bytes.length - 1]) {
       const corrupt = Buffer.from(bytes);
-      corrupt[at] ^= 0x01;
+      corrupt[at] = (corrupt[at] as number) ^ 0x01;
       expect(() => decodeSnapshot(corrupt)).toThrow(/checksum|not a keyledger snapshot/);
     }
     expect(() => decodeSnapshot(Buffer.from('garbage'))).toThrow(/not a keyledger snapshot/);

@@ -46,7 +46,8 @@ async function sqliteBackend(): Promise<Backend> {
     async corrupt() {
       const db = new Database(file);
       const row = db.prepare('SELECT payload FROM kl_snapshots').get() as { payload: Buffer };
-      row.payload[row.payload.length >> 1] ^= 0xff;
+      const middle = row.payload.length >> 1;
+      row.payload[middle] = (row.payload[middle] as number) ^ 0xff;
       db.prepare('UPDATE kl_snapshots SET payload = ?').run(row.payload);
       db.close();
     },
