@@ -73,11 +73,11 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
     },
   });
   metrics = createMetrics(() => runner.lagSeconds);
-  const snapshots = new ProjectionSnapshots(snapshotStore, [keys, quotaUsage, runner.parked], { logger, instanceId: config.instanceId });
+  const snapshots = new ProjectionSnapshots(snapshotStore, [keys, quotaUsage, runner.parked], { logger, instanceId: config.instanceId, compare });
   let snapshotTimer: NodeJS.Timeout | undefined;
   let snapshotSaving: Promise<unknown> = Promise.resolve();
   const saveSnapshot = (): Promise<'saved' | 'skipped'> => {
-    const next = snapshotSaving.then(() => snapshots.save(() => runner.checkpoint, compare));
+    const next = snapshotSaving.then(() => snapshots.save(() => runner.checkpoint));
     snapshotSaving = next.catch((error: unknown) => logger.warn({ err: error }, 'projection snapshot not saved; the next one will be'));
     return next;
   };

@@ -9,7 +9,7 @@
  */
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
-import type { SnapshotStore } from '../store/snapshots/port.js';
+import { type SnapshotStore, storedIsAtOrPast } from '../store/snapshots/port.js';
 import { BinaryReader, BinaryWriter, SnapshotFormatError } from './binary-codec.js';
 import type { SnapshotPart } from './snapshot-part.js';
 
@@ -72,6 +72,8 @@ export type RestoreOutcome =
 
 export interface ProjectionSnapshotsOptions {
   logger: Logger;
+  /** The event store's checkpoint order; also rejects checkpoints the store cannot read. */
+  compare: (a: string | undefined, b: string | undefined) => number;
   instanceId: string;
   /** One row per set of projections; the service uses one set. */
   name?: string;
@@ -106,6 +108,8 @@ export class ProjectionSnapshots {
       const reason = incompatibility(decoded, this.parts);
       if (reason !== undefined) return this.#rebuild(reason);
       if (decoded.checkpoint !== stored.checkpoint) return this.#rebuild('snapshot payload and row disagree on the checkpoint');
+      // A checkpoint of another store format (e.g. written before an upgrade changed it) is not resumable.
+      this.options.compare(decoded.checkpoint, undefined);
       decoded.parts.forEach((part, i) => (this.parts[i] as SnapshotPart).restoreSnapshot(part.data));
       return { kind: 'restored', checkpoint: decoded.checkpoint, bytes: stored.payload.length };
     } catch (error) {
@@ -124,10 +128,10 @@ export class ProjectionSnapshots {
    * bytes and the checkpoint describe the same moment. Skips the (blocking) encoding when the
    * stored snapshot is already at or past that checkpoint.
    */
-  async save(checkpoint: () => string | undefined, compare: (a: string | undefined, b: string | undefined) => number): Promise<'saved' | 'skipped'> {
+  async save(checkpoint: () => string | undefined): Promise<'saved' | 'skipped'> {
     const stored = await this.store.storedCheckpoint(this.#name);
     const at = checkpoint();
-    if (at === undefined || (stored !== undefined && compare(stored, at) >= 0)) return 'skipped';
+    if (at === undefined || (stored !== undefined && storedIsAtOrPast(this.options.compare, stored, at))) return 'skipped';
     const started = performance.now();
     const payload = encodeSnapshot(at, this.parts);
     const encodeMs = Math.round(performance.now() - started);

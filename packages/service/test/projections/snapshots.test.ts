@@ -86,6 +86,16 @@ function projections(store: EventStore) {
 }
 
 /** Everything the projections hold; when an event was parked is wall-clock time, so it is left out. */
+/**
+ * Catches a runner up to `head`. On PostgreSQL the fence is cluster-wide: another client's open
+ * transaction can hide the newest events for a moment, so "caught up" means reaching `head`.
+ */
+async function catchUp(p: ReturnType<typeof projections>, head: string, from?: string): Promise<void> {
+  await p.runner.start(from);
+  expect(await p.runner.waitFor(head, 20_000)).toBe(true);
+  await p.runner.stop();
+}
+
 const state = (p: ReturnType<typeof projections>) => ({
   keys: p.keys.snapshot(),
   quota: p.quota.snapshot(),
@@ -109,35 +119,32 @@ for (const [name, open, enabled] of backends) {
         await store.appendToStream('key-broken', [{ type: 'KeyIssued', data: { keyId: keyIdOf(1) }, metadata: meta() }]);
         await store.appendToStream('usage-batch-i1', [usageBatch([0, 1, 2, 3, 4], '2030-06-01T10:00:10.000Z')]);
         // A per-key event of the versions before batches.
-        await store.appendToStream(`usage-${keyIdOf(6)}`, [{
+        let head = (await store.appendToStream(`usage-${keyIdOf(6)}`, [{
           type: 'UsageRecorded',
           data: { keyId: keyIdOf(6), from: '2030-06-01T10:00:00.000Z', to: '2030-06-01T10:00:10.000Z', counts: { VALID: 5 }, units: 5, quotaWindowStart: '2030-06-01T00:00:00.000Z', quotaPeriod: 'day', instanceId: 'old' },
           metadata: meta(),
-        }]);
+        }])).checkpoint;
 
         const first = projections(store);
-        await first.runner.start();
-        await first.runner.stop();
-        const saver = new ProjectionSnapshots(snapshotStore, first.parts, { logger, instanceId: 'a' });
-        expect(await saver.save(() => first.runner.checkpoint, store.compareCheckpoints.bind(store))).toBe('saved');
+        await catchUp(first, head);
+        const saver = new ProjectionSnapshots(snapshotStore, first.parts, { logger, instanceId: 'a', compare: store.compareCheckpoints.bind(store) });
+        expect(await saver.save(() => first.runner.checkpoint)).toBe('saved');
         // Nothing new: a second save does not encode or write again.
-        expect(await saver.save(() => first.runner.checkpoint, store.compareCheckpoints.bind(store))).toBe('skipped');
+        expect(await saver.save(() => first.runner.checkpoint)).toBe('skipped');
 
         // The tail: more keys, a change to a key from before the snapshot, usage on the next day (closes day one's windows).
         await issueKeys(store, 60, 75);
         await store.appendToStream(`key-${keyIdOf(10)}`, [keySuspended(10)]);
         await store.appendToStream(`key-${keyIdOf(61)}`, [keyRevoked(61)]);
-        await store.appendToStream('usage-batch-i1', [usageBatch([4, 8, 62], '2030-06-02T10:00:10.000Z', '2030-06-02T00:00:00.000Z')]);
+        head = (await store.appendToStream('usage-batch-i1', [usageBatch([4, 8, 62], '2030-06-02T10:00:10.000Z', '2030-06-02T00:00:00.000Z')])).checkpoint;
 
         const restored = projections(store);
-        const outcome = await new ProjectionSnapshots(snapshotStore, restored.parts, { logger, instanceId: 'b' }).restore();
+        const outcome = await new ProjectionSnapshots(snapshotStore, restored.parts, { logger, instanceId: 'b', compare: store.compareCheckpoints.bind(store) }).restore();
         expect(outcome).toEqual({ kind: 'restored', checkpoint: first.runner.checkpoint, bytes: expect.any(Number) });
-        await restored.runner.start(outcome.kind === 'restored' ? outcome.checkpoint : undefined);
-        await restored.runner.stop();
+        await catchUp(restored, head, outcome.kind === 'restored' ? outcome.checkpoint : undefined);
 
         const rebuilt = projections(store);
-        await rebuilt.runner.start();
-        await rebuilt.runner.stop();
+        await catchUp(rebuilt, head);
 
         console.log(`${name}: snapshot restore applied ${restored.runner.appliedCount} tail events, the rebuild ${rebuilt.runner.appliedCount}`);
         expect(restored.runner.appliedCount).toBe(18);
@@ -149,11 +156,10 @@ for (const [name, open, enabled] of backends) {
 
         await backend.corrupt();
         const afterCorruption = projections(store);
-        const corrupt = await new ProjectionSnapshots(snapshotStore, afterCorruption.parts, { logger, instanceId: 'c' }).restore();
+        const corrupt = await new ProjectionSnapshots(snapshotStore, afterCorruption.parts, { logger, instanceId: 'c', compare: store.compareCheckpoints.bind(store) }).restore();
         expect(corrupt).toMatchObject({ kind: 'rebuild', reason: expect.stringMatching(/corrupt|checksum/) });
         expect(afterCorruption.keys.size).toBe(0);
-        await afterCorruption.runner.start();
-        await afterCorruption.runner.stop();
+        await catchUp(afterCorruption, head);
         expect(state(afterCorruption)).toEqual(state(rebuilt));
       } finally {
         await snapshotStore.close();

@@ -29,3 +29,16 @@ export interface SnapshotStore {
 
 /** Orders two checkpoints of the event store the snapshots belong to (EventStore.compareCheckpoints). */
 export type CompareCheckpoints = (a: string | undefined, b: string | undefined) => number;
+
+/**
+ * True when the stored snapshot is at or past `candidate`. A stored checkpoint the store can no
+ * longer read (another checkpoint format) counts as older, so it gets replaced instead of
+ * blocking every later save.
+ */
+export function storedIsAtOrPast(compare: CompareCheckpoints, stored: string, candidate: string): boolean {
+  try {
+    return compare(stored, candidate) >= 0;
+  } catch {
+    return false;
+  }
+}

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { quoteIdent } from '../postgres/naming.js';
-import type { CompareCheckpoints, SnapshotStore } from './port.js';
+import { type CompareCheckpoints, type SnapshotStore, storedIsAtOrPast } from './port.js';
 
 /** 8 MB: a chunk travels as a 16 MB hex string. */
 const CHUNK_BYTES = 8 * 1024 * 1024;
@@ -96,7 +96,7 @@ export async function openPostgresSnapshotStore(options: { connectionString: str
         await writer.query('select pg_advisory_xact_lock($1, hashtext($2))', [lockSpace, snapshot.name]);
         const stored = await writer.query<{ checkpoint: string }>(`select checkpoint from ${s}.kl_snapshots where name = $1`, [snapshot.name]);
         const current = stored.rows[0]?.checkpoint;
-        if (current !== undefined && options.compare(current, snapshot.checkpoint) >= 0) {
+        if (current !== undefined && storedIsAtOrPast(options.compare, current, snapshot.checkpoint)) {
           await writer.query('rollback');
           return false;
         }

@@ -4,7 +4,7 @@
  * time and the projections rebuild from the log.
  */
 import Database from 'better-sqlite3';
-import type { CompareCheckpoints, SnapshotStore, StoredSnapshot } from './port.js';
+import { type CompareCheckpoints, type SnapshotStore, type StoredSnapshot, storedIsAtOrPast } from './port.js';
 
 interface Row {
   name: string;
@@ -36,7 +36,7 @@ export function openSqliteSnapshotStore(options: { file: string; compare: Compar
   // one file cannot interleave them.
   const save = db.transaction((snapshot: Omit<StoredSnapshot, 'writtenAt'>): boolean => {
     const stored = selectCheckpoint.get(snapshot.name);
-    if (stored && options.compare(stored.checkpoint, snapshot.checkpoint) >= 0) return false;
+    if (stored && storedIsAtOrPast(options.compare, stored.checkpoint, snapshot.checkpoint)) return false;
     upsert.run(snapshot.name, snapshot.checkpoint, snapshot.payload, Date.now(), snapshot.writtenBy);
     return true;
   });
