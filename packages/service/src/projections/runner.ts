@@ -10,7 +10,7 @@
  * makes the runner apply an event a second time.
  */
 import type { EventStore, RecordedEvent } from '../store/port.js';
-import { classifyEvent, type SkipReason } from './event-kinds.js';
+import { classifyEvent, knownSchemas, type SchemaKnowledge, type SkipReason } from './event-kinds.js';
 import { ParkedEvents } from './parked-events.js';
 
 export interface Projection {
@@ -32,6 +32,8 @@ export interface ProjectionRunnerOptions {
   onPark?: (projection: string, event: RecordedEvent, error: unknown) => void;
   parked?: ParkedEvents;
   now?: () => number;
+  /** Which types and versions exist and how to upcast them (the schemas package's, unless a test says otherwise). */
+  schemas?: SchemaKnowledge;
 }
 
 export class ProjectionRunner {
@@ -194,21 +196,45 @@ export class ProjectionRunner {
   }
 
   #applyOne(recorded: RecordedEvent): void {
-    const classified = classifyEvent(recorded);
+    let classified;
+    try {
+      classified = classifyEvent(recorded, this.options.schemas ?? knownSchemas);
+    } catch (error) {
+      // An upcaster that throws on malformed old data: parked once, for every projection.
+      this.#park(UPCAST, recorded, error);
+      this.#checkpoint = recorded.checkpoint;
+      return;
+    }
     if (classified.kind === 'skip') {
-      this.options.onSkip?.(recorded, classified.reason);
+      notify(() => this.options.onSkip?.(recorded, classified.reason));
     } else {
       for (const projection of this.projections) {
         try {
           projection.apply(classified.event);
         } catch (error) {
-          this.parked.park(projection.name, recorded, error, new Date(this.#now()));
-          this.options.onPark?.(projection.name, recorded, error);
+          this.#park(projection.name, recorded, error);
         }
       }
       this.#applied += 1;
     }
     this.#checkpoint = recorded.checkpoint;
+  }
+
+  #park(projection: string, recorded: RecordedEvent, error: unknown): void {
+    this.parked.park(projection, recorded, error, new Date(this.#now()));
+    notify(() => this.options.onPark?.(projection, recorded, error));
+  }
+}
+
+/** The name events are parked under when they cannot even be upcast for the projections. */
+export const UPCAST = 'upcast';
+
+/** Runs a reporting callback; its failure must never stop the log. */
+function notify(callback: () => void): void {
+  try {
+    callback();
+  } catch {
+    /* a metric or a log line failed: the event is handled either way */
   }
 }
 

@@ -128,6 +128,34 @@ describe('projection runner under failures', () => {
     }
   });
 
+  it('old schema versions reach the projections upcast; an event the upcaster throws on is parked once and the log moves on', async () => {
+    const store = await openSqliteEventStore({ file: join(dir, `${randomUUID()}.db`), synchronous: 'NORMAL' });
+    try {
+      await store.appendToStream('thing-1', [
+        { type: 'ThingNamed', data: { label: 'first' }, metadata: { schemaVersion: 1 } },
+        { type: 'ThingNamed', data: { broken: true }, metadata: { schemaVersion: 1 } },
+        { type: 'ThingNamed', data: { name: 'third' }, metadata: { schemaVersion: 2 } },
+      ]);
+      const names: string[] = [];
+      const runner = new ProjectionRunner(store, [{ name: 'names', apply: (event) => void names.push((event.data as { name: string }).name) }], {
+        schemas: {
+          currentVersion: (type) => (type === 'ThingNamed' ? 2 : undefined),
+          upcast: (_type, _version, data) => {
+            const { label } = data as { label?: string };
+            if (label === undefined) throw new Error('v1 ThingNamed without a label');
+            return { name: label };
+          },
+        },
+      });
+      await runner.start();
+      await runner.stop();
+      expect(names).toEqual(['first', 'third']);
+      expect(runner.parked.list().items).toEqual([expect.objectContaining({ projection: 'upcast', revision: 1, error: 'Error: v1 ThingNamed without a label' })]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('lag is the age of the oldest unapplied event: 0 when caught up, growing while reads fail', async () => {
     const store = await openSqliteEventStore({ file: join(dir, `${randomUUID()}.db`), synchronous: 'NORMAL' });
     let now = Date.now();
