@@ -55,12 +55,13 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
   }
   const keys = new KeyProjection({ onListenerError: (error) => logger.error({ err: error }, 'key change listener failed') });
   const quotaUsage = new QuotaUsageProjection();
-  let metrics: ReturnType<typeof createMetrics> | undefined;
+  // The lag gauge reads the runner only when scraped, after the runner below exists.
+  const metrics = createMetrics(() => runner.lagSeconds);
   const skippedKinds = new Set<string>();
   const runner = new ProjectionRunner(store, [keys, quotaUsage], {
     onError: (error) => logger.error({ err: error }, 'projection runner failed; retrying'),
     onSkip: (event, reason) => {
-      metrics?.skippedEvents.inc({ type: event.type.slice(0, 100), reason });
+      metrics.skippedEvents.inc({ type: event.type.slice(0, 100), reason });
       // Once per type and reason: a newer version may write thousands of them.
       const kind = `${event.type}|${reason}`;
       if (skippedKinds.has(kind)) return;
@@ -68,11 +69,10 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       logger.warn({ type: event.type, reason, checkpoint: event.checkpoint }, 'projections skip an event this version does not know');
     },
     onPark: (projection, event, error) => {
-      metrics?.parkedEvents.inc({ projection });
+      metrics.parkedEvents.inc({ projection });
       logger.error({ err: error, projection, eventId: event.id, stream: event.stream, revision: event.revision, type: event.type }, 'projection could not apply an event; parked it');
     },
   });
-  metrics = createMetrics(() => runner.lagSeconds);
   const snapshots = new ProjectionSnapshots(snapshotStore, [keys, quotaUsage, runner.parked], { logger, instanceId: config.instanceId, compare });
   let snapshotTimer: NodeJS.Timeout | undefined;
   let snapshotSaving: Promise<unknown> = Promise.resolve();
@@ -90,8 +90,17 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
     const restoreStarted = performance.now();
     restored = await snapshots.restore();
     await runner.start(restored.kind === 'restored' ? restored.checkpoint : undefined);
+    const cpu = process.cpuUsage();
     logger.info(
-      { snapshot: restored.kind, keys: keys.size, tailEvents: runner.appliedCount, ms: Math.round(performance.now() - restoreStarted) },
+      {
+        snapshot: restored.kind,
+        keys: keys.size,
+        tailEvents: runner.appliedCount,
+        ms: Math.round(performance.now() - restoreStarted),
+        // CPU this process used since it started (module loading included): on a busy machine a
+        // fairer measure of the start's cost than the wall clock.
+        processCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      },
       restored.kind === 'restored' ? 'projections restored from a snapshot and the tail of the log' : 'projections rebuilt from the whole log',
     );
     limiter = withFailurePolicy(
