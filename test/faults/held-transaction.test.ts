@@ -38,7 +38,7 @@ describe.skipIf(skipWithoutPostgres)(name, () => {
 
   beforeAll(async () => {
     releaseFence = await holdFenceLock('exclusive');
-    schema = await createSchema('kl_fault_held');
+    schema = await createSchema('kl_fault_held', { shareFence: false });
   }, 180_000);
 
   afterAll(async () => {

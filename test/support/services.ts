@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { holdFenceLock } from '../../packages/service/test/store/pg-test-schema.js';
 
 export const DATABASE_URL = process.env.KEYLEDGER_TEST_DATABASE_URL;
 export const REDIS_URL = process.env.KEYLEDGER_TEST_REDIS_URL;
@@ -18,8 +19,18 @@ export const skipWithoutRedis = !REDIS_URL;
 
 export const uniqueName = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
 
-/** A fresh schema for one test file; drop it after with the returned function. */
-export async function createSchema(prefix = 'kl_e2e'): Promise<{ schema: string; drop(): Promise<void> }> {
+/**
+ * A fresh schema for one test file; drop it after with the returned function. It also holds the
+ * fence lock shared until then: a test that deliberately holds a write transaction open in this
+ * database (the fence tests, the held-transaction trial) takes it exclusively, so it never runs
+ * while another file expects its revocations to reach verify at once. Such a test passes
+ * `{ shareFence: false }`, as it holds the lock itself.
+ */
+export async function createSchema(
+  prefix = 'kl_e2e',
+  options: { shareFence?: boolean } = {},
+): Promise<{ schema: string; drop(): Promise<void> }> {
+  const release = options.shareFence === false ? async () => undefined : await holdFenceLock('shared');
   const schema = uniqueName(prefix).toLowerCase();
   const client = new pg.Client({ connectionString: DATABASE_URL });
   await client.connect();
@@ -28,10 +39,14 @@ export async function createSchema(prefix = 'kl_e2e'): Promise<{ schema: string;
   return {
     schema,
     async drop() {
-      const c = new pg.Client({ connectionString: DATABASE_URL });
-      await c.connect();
-      await c.query(`drop schema if exists "${schema}" cascade`);
-      await c.end();
+      try {
+        const c = new pg.Client({ connectionString: DATABASE_URL });
+        await c.connect();
+        await c.query(`drop schema if exists "${schema}" cascade`);
+        await c.end();
+      } finally {
+        await release();
+      }
     },
   };
 }

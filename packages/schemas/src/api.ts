@@ -225,6 +225,30 @@ export const UsageResponse = z
   .object({ keyId: KeyId, granularity: QuotaPeriod, buckets: z.array(UsageBucket) })
   .meta({ id: 'UsageResponse' });
 
+/** An event a projection could not apply: set aside so the log keeps moving, kept for an operator. */
+export const ParkedEvent = z
+  .object({
+    projection: z.string(),
+    eventId: z.uuid(),
+    checkpoint: z.string(),
+    stream: z.string(),
+    revision: z.int(),
+    type: z.string(),
+    /** What the projection threw (its message only; event data is never copied here). */
+    error: z.string(),
+    parkedAt: Instant,
+  })
+  .meta({ id: 'ParkedEvent' });
+
+export const ParkedEventsResponse = z
+  .object({
+    /** Every event parked since this instance's projections were rebuilt, including ones no longer listed. */
+    total: z.int().min(0),
+    /** The most recent parked events, oldest first (bounded). */
+    items: z.array(ParkedEvent),
+  })
+  .meta({ id: 'ParkedEventsResponse' });
+
 export type IssueKeyRequest = z.infer<typeof IssueKeyRequest>;
 export type Key = z.infer<typeof Key>;
 export type IssuedKey = z.infer<typeof IssuedKey>;
@@ -235,3 +259,5 @@ export type VerifyResponse = z.infer<typeof VerifyResponse>;
 export type VerifyCode = z.infer<typeof VerifyCode>;
 export type HistoryEntry = z.infer<typeof HistoryEntry>;
 export type LedgerEvent = z.infer<typeof LedgerEvent>;
+export type ParkedEvent = z.infer<typeof ParkedEvent>;
+export type ParkedEventsResponse = z.infer<typeof ParkedEventsResponse>;

@@ -109,6 +109,34 @@ export const UsageRecorded = z
   })
   .strict();
 
+/**
+ * Verifications of every key one instance saw in one flush interval, in one event: at 1M active
+ * keys a per-key event per flush would be 100k events/s per instance. Quota windows are listed
+ * once and referenced by index, so an entry stays a few dozen bytes. Per-key `UsageRecorded`
+ * events written before this type existed keep being read.
+ */
+export const UsageBatchRecorded = z
+  .object({
+    from: Instant,
+    to: Instant,
+    instanceId: z.string().max(100),
+    /** Quota windows the entries' units were charged to (UTC start). */
+    windows: z.array(z.object({ period: Quota.shape.period, start: Instant }).strict()),
+    entries: z.array(
+      z
+        .object({
+          keyId: KeyId,
+          counts: z.partialRecord(z.enum(VerifyCodeValues), z.int().min(0)),
+          units: z.int().min(0),
+          /** Index into `windows`, or null when the key has no quota. */
+          window: z.int().min(0).nullable(),
+        })
+        .strict(),
+    ),
+  })
+  .strict()
+  .refine((batch) => batch.entries.every((e) => e.window === null || e.window < batch.windows.length), 'entry window index out of range');
+
 export const keyEventSchemas = {
   KeyIssued,
   KeyScoped,
@@ -125,6 +153,7 @@ export const eventSchemas = {
   ...consumerEventSchemas,
   ...planEventSchemas,
   ...keyRequestEventSchemas,
+  UsageBatchRecorded,
 } as const;
 
 export type EventType = keyof typeof eventSchemas;
@@ -133,7 +162,9 @@ export type KeyEventType = keyof typeof keyEventSchemas;
 
 /** A key stream event as the domain sees it: a discriminated union on `type`. */
 export type KeyEvent = { [T in KeyEventType]: { type: T; data: EventData<T> } }[KeyEventType];
-export type UsageEvent = { type: 'UsageRecorded'; data: EventData<'UsageRecorded'> };
+export type UsageEvent =
+  | { type: 'UsageRecorded'; data: EventData<'UsageRecorded'> }
+  | { type: 'UsageBatchRecorded'; data: EventData<'UsageBatchRecorded'> };
 
 /** Current schema version of every event type; bump it and add an upcaster when a shape changes. */
 export const CURRENT_SCHEMA_VERSION: Record<EventType, number> = {
@@ -146,6 +177,7 @@ export const CURRENT_SCHEMA_VERSION: Record<EventType, number> = {
   KeyRotated: 1,
   KeyRevoked: 1,
   UsageRecorded: 1,
+  UsageBatchRecorded: 1,
   ...CONSUMER_EVENT_VERSIONS,
   ...PLAN_EVENT_VERSIONS,
   ...KEY_REQUEST_EVENT_VERSIONS,

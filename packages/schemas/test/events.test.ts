@@ -103,6 +103,16 @@ const examples = {
   KeyRequestApproved: { requestId: 'kr_0123456789abcdefAB', reviewer: 'plan', reason: null, keyId: keyId },
   KeyRequestRejected: { requestId: 'kr_0123456789abcdefAB', reviewer: 'key_reviewer', reason: 'unknown company' },
   KeyRequestClaimed: { requestId: 'kr_0123456789abcdefAB', keyId },
+  UsageBatchRecorded: {
+    from: '2030-06-01T12:00:00Z',
+    to: '2030-06-01T12:00:10Z',
+    instanceId: 'node-1',
+    windows: [{ period: 'day', start: '2030-06-01T00:00:00Z' }],
+    entries: [
+      { keyId, counts: { VALID: 10, RATE_LIMITED: 2 }, units: 12, window: 0 },
+      { keyId: 'key_SuccessorSuccessor1', counts: { NOT_FOUND: 1 }, units: 0, window: null },
+    ],
+  },
 } satisfies { [T in EventType]: EventData<T> };
 
 const types = Object.keys(eventSchemas) as EventType[];
@@ -123,12 +133,18 @@ describe('event schemas', () => {
     expect(() => validateEventData(type, { ...examples[type], extra: 1 })).toThrow(/extra|unrecognized/i);
   });
 
-  it.each(types)('%s rejects a missing field (its aggregate id)', (type) => {
+  it.each(types)('%s rejects a missing field', (type) => {
     const example = examples[type] as Record<string, unknown>;
-    const idField = ['keyId', 'requestId', 'consumerId', 'planId'].find((field) => field in example) as string;
-    const { [idField]: _id, ...rest } = example;
+    const first = Object.keys(example)[0] as string;
+    const { [first]: _omitted, ...rest } = example;
     expect(eventSchemas[type].safeParse(rest).success).toBe(false);
-    expect(() => validateEventData(type, rest)).toThrow(new RegExp(idField));
+    expect(() => validateEventData(type, rest)).toThrow(new RegExp(first));
+  });
+
+  it('a usage batch rejects an entry pointing past its windows, and unknown fields inside entries', () => {
+    const batch = examples.UsageBatchRecorded;
+    expect(() => validateEventData('UsageBatchRecorded', { ...batch, windows: [] })).toThrow(/window index out of range/);
+    expect(eventSchemas.UsageBatchRecorded.safeParse({ ...batch, entries: [{ ...batch.entries[0], plaintext: 'x' }] }).success).toBe(false);
   });
 
   it('nested objects are strict too (KeyScoped.added, limits)', () => {

@@ -225,6 +225,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/parked-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Events this instance's projections could not apply (parked so the log keeps moving) */
+        get: operations["listParkedEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/verify": {
         parameters: {
             query?: never;
@@ -606,6 +623,21 @@ export interface components {
             keyId: components["schemas"]["KeyIdInput"];
             granularity: components["schemas"]["QuotaPeriodInput"];
             buckets: components["schemas"]["UsageBucketInput"][];
+        };
+        ParkedEventInput: {
+            projection: string;
+            /** Format: uuid */
+            eventId: string;
+            checkpoint: string;
+            stream: string;
+            revision: number;
+            type: string;
+            error: string;
+            parkedAt: components["schemas"]["InstantInput"];
+        };
+        ParkedEventsResponseInput: {
+            total: number;
+            items: components["schemas"]["ParkedEventInput"][];
         };
         RegisterConsumerRequestInput: {
             id?: components["schemas"]["ConsumerIdInput"];
@@ -1122,6 +1154,21 @@ export interface components {
             keyId: components["schemas"]["KeyId"];
             granularity: components["schemas"]["QuotaPeriod"];
             buckets: components["schemas"]["UsageBucket"][];
+        };
+        ParkedEvent: {
+            projection: string;
+            /** Format: uuid */
+            eventId: string;
+            checkpoint: string;
+            stream: string;
+            revision: number;
+            type: string;
+            error: string;
+            parkedAt: components["schemas"]["Instant"];
+        };
+        ParkedEventsResponse: {
+            total: number;
+            items: components["schemas"]["ParkedEvent"][];
         };
         RegisterConsumerRequest: {
             id?: components["schemas"]["ConsumerId"];
@@ -2591,6 +2638,44 @@ export interface operations {
             };
             /** @description Default Response */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listParkedEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ParkedEventsResponse"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

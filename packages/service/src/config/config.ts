@@ -110,6 +110,8 @@ const Env = z.object({
       .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
       .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535'),
   ),
+  KEYLEDGER_READY_MAX_LAG_SECONDS: z.coerce.number().positive().default(30),
+  KEYLEDGER_SNAPSHOT_INTERVAL_SECONDS: z.coerce.number().min(0).default(300),
 });
 
 export interface Config {
@@ -144,6 +146,10 @@ export interface Config {
   eventStream: { maxStreams: number; maxStreamsPerCredential: number; stallTimeoutMs: number };
   /** /metrics: a static bearer token accepted besides `metrics:read` keys; or a separate unauthenticated listener. */
   metrics: { token: string | undefined; listen: { host: string; port: number } | undefined };
+  /** /readyz fails while the projections are further behind the log than this. */
+  readyMaxLagSeconds: number;
+  /** How often projections are snapshotted (when the log moved); 0 only at shutdown. */
+  snapshotIntervalMs: number;
 }
 
 export interface ForwardAuthConfig {
@@ -214,6 +220,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       stallTimeoutMs: e.KEYLEDGER_SSE_STALL_TIMEOUT_MS,
     },
     metrics: { token: e.KEYLEDGER_METRICS_TOKEN, listen: e.KEYLEDGER_METRICS_LISTEN ? parseHostPort(e.KEYLEDGER_METRICS_LISTEN) : undefined },
+    readyMaxLagSeconds: e.KEYLEDGER_READY_MAX_LAG_SECONDS,
+    snapshotIntervalMs: Math.round(e.KEYLEDGER_SNAPSHOT_INTERVAL_SECONDS * 1000),
   };
 }
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { PROBLEM_TYPES } from '@keyledger/schemas';
+import { PROBLEM_TYPES, type ParkedEventsResponse } from '@keyledger/schemas';
 import type { FastifyPluginAsync } from 'fastify';
 import {
   jsonSchemaTransform,
@@ -26,6 +26,7 @@ import { checkpointHooks } from './context.js';
 import { acceptMetricsToken } from '../metrics/metrics.js';
 import { EventStreamRegistry, type EventStreamLimits } from './event-stream-registry.js';
 import { createFastify, type HttpServerLimits } from './server.js';
+import { adminRoutes } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { healthRoutes } from './routes/health.js';
@@ -43,6 +44,8 @@ export interface HttpAppDeps {
   /** Slows down failed authentications per source address. */
   authThrottle: AuthFailureThrottle;
   onAuthFailure?: (reason: AuthFailureReason) => void;
+  /** Events the projections parked (GET /v1/admin/parked-events); the route is left out without it. */
+  parkedEvents?: () => ParkedEventsResponse;
   now?: () => Date;
   version?: string;
   /** Extra /v1 routes (verify, quotas, live feed) registered by the features that own them. */
@@ -178,6 +181,7 @@ export async function buildHttpApp(deps: HttpAppDeps) {
         { name: 'verify', description: 'Verification for gateways' },
         { name: 'events', description: 'The ledger' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'admin', description: 'Operator reads' },
       ],
     },
     transform: jsonSchemaTransform,
@@ -201,6 +205,7 @@ export async function buildHttpApp(deps: HttpAppDeps) {
       await v1.register(keyRoutes, { commands: deps.commands, keys: deps.keys, now });
       await v1.register(eventRoutes, { store: deps.store });
       await v1.register(eventStreamRoutes, { store: deps.store, keys: deps.keys, streams });
+      if (deps.parkedEvents) await v1.register(adminRoutes, { parkedEvents: deps.parkedEvents });
       for (const plugin of deps.v1Plugins ?? []) await v1.register(plugin);
     },
     { prefix: '/v1' },

@@ -14,6 +14,10 @@ export interface Metrics {
   verifyDuration: Histogram;
   limiterErrors: Counter;
   authFailures: Counter<'reason'>;
+  /** Events no projection applied: a type or schema version this keyledger does not know. */
+  skippedEvents: Counter<'type' | 'reason'>;
+  /** Events a projection threw on, parked so the log moves on. */
+  parkedEvents: Counter<'projection'>;
 }
 
 export function createMetrics(projectionLagSeconds: () => number): Metrics {
@@ -38,7 +42,7 @@ export function createMetrics(projectionLagSeconds: () => number): Metrics {
   });
   new Gauge({
     name: 'keyledger_projection_lag_seconds',
-    help: 'Age of the newest event the projections were applying when last polled (0 when caught up)',
+    help: 'Age of the oldest ledger event the projections have not applied yet (0 only when caught up with the head)',
     registers: [registry],
     collect() {
       this.set(projectionLagSeconds());
@@ -50,7 +54,19 @@ export function createMetrics(projectionLagSeconds: () => number): Metrics {
     labelNames: ['reason'],
     registers: [registry],
   });
-  return { registry, verifications, verifyDuration, limiterErrors, authFailures };
+  const skippedEvents = new Counter({
+    name: 'keyledger_projection_skipped_events_total',
+    help: 'Events the projections skipped: unknown type or newer schema version (written by a newer keyledger)',
+    labelNames: ['type', 'reason'],
+    registers: [registry],
+  });
+  const parkedEvents = new Counter({
+    name: 'keyledger_projection_parked_events_total',
+    help: 'Events a projection failed to apply, parked (GET /v1/admin/parked-events) so the log keeps moving',
+    labelNames: ['projection'],
+    registers: [registry],
+  });
+  return { registry, verifications, verifyDuration, limiterErrors, skippedEvents, parkedEvents, authFailures };
 }
 
 /**

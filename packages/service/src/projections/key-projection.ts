@@ -1,12 +1,19 @@
 /**
  * The key read model: every key's current state by id, by SHA-256 digest (the verify path's
  * lookup) and by consumer, kept in memory so verify answers without I/O.
+ *
+ * States live in one array in issue order (the ordinal); the id and digest indexes map strings
+ * to ordinals without a Map entry per key, so a million keys restore from a snapshot quickly and
+ * cost little beyond the states themselves.
  */
 import type { KeyStatus } from '@keyledger/schemas';
 import { evolve, isActiveAdminKey, type KeyState, toKeyEvent } from '../domain/keys/index.js';
 import { keyStatusAt } from '../domain/keys/status.js';
 import type { RecordedEvent } from '../store/port.js';
+import { decodeKeyStates, encodeKeyStates, KEY_SNAPSHOT_VERSION } from './key-snapshot-codec.js';
+import { hashHexDigest, hashString, OrdinalIndex } from './ordinal-index.js';
 import type { Projection } from './runner.js';
+import type { SnapshotPart } from './snapshot-part.js';
 
 export interface KeyListQuery {
   consumerId?: string | undefined;
@@ -16,35 +23,60 @@ export interface KeyListQuery {
   limit: number;
 }
 
-export class KeyProjection implements Projection {
+export class KeyProjection implements Projection, SnapshotPart {
   readonly name = 'keys';
-  readonly #byId = new Map<string, KeyState>();
-  readonly #byDigest = new Map<string, string>();
-  readonly #byConsumer = new Map<string, string[]>();
-  /** Management keys are few; kept apart so authority checks never scan every key. */
-  readonly #managementKeys = new Set<string>();
-  /** Keys in issue order, for stable cursors. */
-  readonly #order: string[] = [];
-  readonly #ordinal = new Map<string, number>();
+  readonly snapshotVersion = KEY_SNAPSHOT_VERSION;
+  /** Every key's state, in issue order: the index is the key's ordinal. */
+  #states: KeyState[] = [];
+  #byId = this.#newIdIndex(16);
+  #byDigest = this.#newDigestIndex(16);
+  /** Ordinals of each consumer's keys, ascending (issue order). */
+  #byConsumer = new Map<string, number[]>();
+  /** Ordinals of management keys: they are few, so authority checks never scan every key. */
+  #managementKeys: number[] = [];
   readonly #listeners = new Set<(state: KeyState, event: RecordedEvent) => void>();
 
+  constructor(private readonly options: { onListenerError?: (error: unknown) => void } = {}) {}
+
+  #newIdIndex(capacity: number): OrdinalIndex {
+    return new OrdinalIndex(hashString, (ordinal) => (this.#states[ordinal] as KeyState).id, capacity);
+  }
+
+  #newDigestIndex(capacity: number): OrdinalIndex {
+    return new OrdinalIndex(hashHexDigest, (ordinal) => (this.#states[ordinal] as KeyState).digest, capacity);
+  }
+
+  /** Expects an event already classified and upcast by the runner (see event-kinds.ts). */
   apply(event: RecordedEvent): void {
     if (event.category !== 'key') return;
+    // The runner has upcast already; toKeyEvent's upcast is a no-op then, and keeps direct callers safe.
     const { event: keyEvent, ...recorded } = toKeyEvent(event);
     const keyId = keyEvent.data.keyId;
-    const previous = this.#byId.get(keyId) ?? null;
+    const ordinal = this.#byId.get(keyId);
+    const previous = ordinal === undefined ? null : (this.#states[ordinal] as KeyState);
+    // evolve throws before anything here is written: a parked event leaves the model unchanged.
     const next = evolve(previous, keyEvent, recorded);
-    this.#byId.set(keyId, next);
-    if (previous === null) {
-      if (next.kind === 'management') this.#managementKeys.add(keyId);
-      this.#byDigest.set(next.digest, keyId);
-      this.#ordinal.set(keyId, this.#order.length);
-      this.#order.push(keyId);
-      const list = this.#byConsumer.get(next.consumerId);
-      if (list) list.push(keyId);
-      else this.#byConsumer.set(next.consumerId, [keyId]);
+    if (ordinal === undefined) this.#add(next);
+    else this.#states[ordinal] = next;
+    for (const listener of this.#listeners) {
+      try {
+        listener(next, event);
+      } catch (error) {
+        // A listener's failure is not the projection's: the state is applied either way.
+        this.options.onListenerError?.(error);
+      }
     }
-    for (const listener of this.#listeners) listener(next, event);
+  }
+
+  #add(state: KeyState): void {
+    const ordinal = this.#states.length;
+    this.#states.push(state);
+    this.#byId.add(ordinal);
+    this.#byDigest.add(ordinal);
+    if (state.kind === 'management') this.#managementKeys.push(ordinal);
+    const list = this.#byConsumer.get(state.consumerId);
+    if (list) list.push(ordinal);
+    else this.#byConsumer.set(state.consumerId, [ordinal]);
   }
 
   /** Called after each applied key event (cache invalidation, live feeds). */
@@ -54,21 +86,17 @@ export class KeyProjection implements Projection {
   }
 
   get size(): number {
-    return this.#byId.size;
+    return this.#states.length;
   }
 
   getById(keyId: string): KeyState | undefined {
-    return this.#byId.get(keyId);
+    const ordinal = this.#byId.get(keyId);
+    return ordinal === undefined ? undefined : this.#states[ordinal];
   }
 
   /** Management keys that currently act as admin. */
   activeAdminKeys(nowMs: number): KeyState[] {
-    const active: KeyState[] = [];
-    for (const id of this.#managementKeys) {
-      const state = this.#byId.get(id) as KeyState;
-      if (isActiveAdminKey(state, nowMs)) active.push(state);
-    }
-    return active;
+    return this.#managementKeys.map((o) => this.#states[o] as KeyState).filter((state) => isActiveAdminKey(state, nowMs));
   }
 
   /** Active admin keys other than `exceptKeyId` (the last-admin rule). */
@@ -77,23 +105,25 @@ export class KeyProjection implements Projection {
   }
 
   getByDigest(digest: string): KeyState | undefined {
-    const keyId = this.#byDigest.get(digest);
-    return keyId === undefined ? undefined : this.#byId.get(keyId);
+    const ordinal = this.#byDigest.get(digest);
+    return ordinal === undefined ? undefined : this.#states[ordinal];
   }
 
   /** One page of keys in issue order, filtered; `nextAfter` is set when more may follow. */
   list(query: KeyListQuery, now: Date): { items: KeyState[]; nextAfter: string | null } {
-    const ids = query.consumerId === undefined ? this.#order : (this.#byConsumer.get(query.consumerId) ?? []);
+    const ordinals = query.consumerId === undefined ? undefined : (this.#byConsumer.get(query.consumerId) ?? []);
+    const total = ordinals === undefined ? this.#states.length : ordinals.length;
+    const at = (i: number) => (ordinals === undefined ? i : (ordinals[i] as number));
     let start = 0;
     if (query.after !== undefined) {
-      const ordinal = this.#ordinal.get(query.after);
-      if (ordinal === undefined) return { items: [], nextAfter: null };
-      // Both lists are in issue order, so the first id issued after the cursor starts the page.
-      start = lowerBound(ids, (id) => (this.#ordinal.get(id) ?? 0) > ordinal);
+      const after = this.#byId.get(query.after);
+      if (after === undefined) return { items: [], nextAfter: null };
+      // Both sequences are in issue order, so the first key issued after the cursor starts the page.
+      start = lowerBound(total, (i) => at(i) > after);
     }
     const items: KeyState[] = [];
-    for (let i = start; i < ids.length; i++) {
-      const state = this.#byId.get(ids[i] as string) as KeyState;
+    for (let i = start; i < total; i++) {
+      const state = this.#states[at(i)] as KeyState;
       if (query.status !== undefined && keyStatusAt(state, now) !== query.status) continue;
       if (items.length === query.limit) return { items, nextAfter: items.at(-1)?.id ?? null };
       items.push(state);
@@ -101,23 +131,44 @@ export class KeyProjection implements Projection {
     return { items, nextAfter: null };
   }
 
-  /** A canonical dump of the whole model, to prove that a rebuild from the log is identical. */
+  /** A canonical dump of the whole model, to prove that a rebuild (or a restore) is identical. */
   snapshot(): unknown {
+    const byId = (a: [string, unknown], b: [string, unknown]) => (a[0] < b[0] ? -1 : 1);
     return {
-      keys: [...this.#byId.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
-      digests: [...this.#byDigest.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
-      consumers: [...this.#byConsumer.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
-      order: this.#order,
+      keys: this.#states.map((s) => [s.id, s] as [string, KeyState]).sort(byId),
+      digests: this.#states.map((s) => [s.digest, s.id] as [string, string]).sort(byId),
+      consumers: [...this.#byConsumer.entries()]
+        .map(([consumer, ordinals]) => [consumer, ordinals.map((o) => (this.#states[o] as KeyState).id)] as [string, string[]])
+        .sort(byId),
+      order: this.#states.map((s) => s.id),
     };
+  }
+
+  encodeSnapshot(): Buffer {
+    return encodeKeyStates(this.#states);
+  }
+
+  restoreSnapshot(data: Buffer): void {
+    const states = decodeKeyStates(data);
+    this.reset(states.length);
+    for (const state of states) this.#add(state);
+  }
+
+  reset(capacity = 16): void {
+    this.#states = [];
+    this.#byId = this.#newIdIndex(capacity);
+    this.#byDigest = this.#newDigestIndex(capacity);
+    this.#byConsumer = new Map();
+    this.#managementKeys = [];
   }
 }
 
-function lowerBound(ids: readonly string[], isAfter: (id: string) => boolean): number {
+function lowerBound(length: number, isAfter: (i: number) => boolean): number {
   let lo = 0;
-  let hi = ids.length;
+  let hi = length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (isAfter(ids[mid] as string)) hi = mid;
+    if (isAfter(mid)) hi = mid;
     else lo = mid + 1;
   }
   return lo;

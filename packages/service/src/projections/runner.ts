@@ -2,11 +2,20 @@
  * Follows the global log from a checkpoint and feeds every event to the read models, in order,
  * exactly once per process. Read models are only ever written here: data flows one way, from
  * the ledger to the projections.
+ *
+ * Nothing stops the log: an event of a type or schema version this keyledger does not know is
+ * skipped (a newer version wrote it during a rolling deploy), and an event a projection throws
+ * on is parked for that projection while the others still apply it. The checkpoint moves past
+ * each event as soon as every projection has had it, so a failed read or a thrown handler never
+ * makes the runner apply an event a second time.
  */
 import type { EventStore, RecordedEvent } from '../store/port.js';
+import { classifyEvent, knownSchemas, type SchemaKnowledge, type SkipReason } from './event-kinds.js';
+import { ParkedEvents } from './parked-events.js';
 
 export interface Projection {
   readonly name: string;
+  /** Must leave the model unchanged when it throws (compute first, then write). */
   apply(event: RecordedEvent): void;
 }
 
@@ -17,37 +26,80 @@ export interface ProjectionRunnerOptions {
   /** Upper bound on one wait for new events; the store wakes us earlier when something is appended. */
   idleWaitMs?: number;
   onError?: (error: unknown) => void;
+  /** An event no projection applies because this version does not know its type or schema version. */
+  onSkip?: (event: RecordedEvent, reason: SkipReason) => void;
+  /** An event a projection threw on; it was parked and the log moved on. */
+  onPark?: (projection: string, event: RecordedEvent, error: unknown) => void;
+  parked?: ParkedEvents;
+  now?: () => number;
+  /** Which types and versions exist and how to upcast them (the schemas package's, unless a test says otherwise). */
+  schemas?: SchemaKnowledge;
 }
 
 export class ProjectionRunner {
   #checkpoint: string | undefined;
-  #lastEventAt = 0;
+  #started = false;
   #running = false;
   #loop: Promise<void> | undefined;
+  /** recordedAt (ms) of the oldest event known to exist and not yet applied; undefined when caught up. */
+  #oldestUnappliedAt: number | undefined;
+  /** Wall time of the last read that reached the head of the log. */
+  #caughtUpAt: number | undefined;
+  #readFailing = false;
+  #applied = 0;
   readonly #abort = new AbortController();
   readonly #waiters = new Set<{ target: string; resolve: (ok: boolean) => void }>();
   readonly #listeners = new Set<BatchListener>();
   /** Set while paused: the follow loop waits on it before reading the next page. */
   #gate: { promise: Promise<void>; open: () => void } | undefined;
   #inFlight: Promise<boolean> | undefined;
+  readonly parked: ParkedEvents;
+  readonly #now: () => number;
 
   constructor(
     private readonly store: EventStore,
     private readonly projections: readonly Projection[],
     private readonly options: ProjectionRunnerOptions = {},
-  ) {}
+  ) {
+    this.parked = options.parked ?? new ParkedEvents();
+    this.#now = options.now ?? Date.now;
+  }
 
   get checkpoint(): string | undefined {
     return this.#checkpoint;
   }
 
-  /** Seconds since the newest applied event was recorded (0 when idle and caught up). */
-  get lagSeconds(): number {
-    return this.#lastEventAt === 0 ? 0 : Math.max(0, (Date.now() - this.#lastEventAt) / 1000);
+  /** Events applied by this process (skipped ones excluded). */
+  get appliedCount(): number {
+    return this.#applied;
   }
 
-  /** Catches up with the whole log, then keeps following it in the background. */
-  async start(): Promise<void> {
+  /**
+   * Age in seconds of the oldest event not yet applied: 0 only when the last read reached the
+   * head of the log. While the store cannot be read, the time since the head was last reached.
+   * Before the first catch-up it counts from the start.
+   */
+  get lagSeconds(): number {
+    const now = this.#now();
+    if (this.#oldestUnappliedAt !== undefined) return Math.max(0, (now - this.#oldestUnappliedAt) / 1000);
+    if (this.#caughtUpAt === undefined || this.#readFailing) {
+      const since = this.#caughtUpAt ?? this.#startedAt;
+      return since === undefined ? 0 : Math.max(0, (now - since) / 1000);
+    }
+    return 0;
+  }
+
+  #startedAt: number | undefined;
+
+  /**
+   * Catches up with the whole log (after `from`, the checkpoint of a restored snapshot), then
+   * keeps following it in the background.
+   */
+  async start(from?: string): Promise<void> {
+    if (this.#started) throw new Error('projection runner already started');
+    this.#started = true;
+    this.#checkpoint = from;
+    this.#startedAt = this.#now();
     while (await this.#pollOnce()) {
       /* keep reading until a page comes back empty */
     }
@@ -125,7 +177,6 @@ export class ProjectionRunner {
         const progressed = await this.#inFlight;
         failures = 0;
         if (!progressed && this.#running) {
-          this.#lastEventAt = 0;
           await this.store.waitForEvents(this.#checkpoint, {
             signal: this.#abort.signal,
             timeoutMs: this.options.idleWaitMs ?? 1000,
@@ -141,26 +192,85 @@ export class ProjectionRunner {
     }
   }
 
-  /** Reads and applies one page; true when it applied at least one event. */
+  /** Reads and applies one page; true when it read at least one event. */
   async #pollOnce(): Promise<boolean> {
-    const { events, checkpoint } = await this.store.readAll({
-      after: this.#checkpoint,
-      maxCount: this.options.batchSize ?? 1000,
-    });
-    for (const event of events) {
-      for (const projection of this.projections) projection.apply(event);
+    const batchSize = this.options.batchSize ?? 1000;
+    let page;
+    try {
+      page = await this.store.readAll({ after: this.#checkpoint, maxCount: batchSize });
+      this.#readFailing = false;
+    } catch (error) {
+      this.#readFailing = true;
+      throw error;
     }
-    const moved = checkpoint !== undefined && this.store.compareCheckpoints(checkpoint, this.#checkpoint) > 0;
-    if (moved) this.#checkpoint = checkpoint;
+    const { events, checkpoint } = page;
+    // From here to the end of the page everything is synchronous: no reader of the projections
+    // (or of the checkpoint, or a snapshot) ever sees half a page.
+    for (const event of events) this.#applyOne(event);
+    if (checkpoint !== undefined && this.store.compareCheckpoints(checkpoint, this.#checkpoint) > 0) this.#checkpoint = checkpoint;
     const last = events.at(-1);
-    if (last) this.#lastEventAt = last.recordedAt.getTime();
-    if (events.length > 0) for (const listener of this.#listeners) listener(events, this.#checkpoint);
-    if (moved) {
+    if (events.length < batchSize) {
+      this.#oldestUnappliedAt = undefined;
+      this.#caughtUpAt = this.#now();
+    } else if (last) {
+      // A full page: more may follow, recorded no earlier than the last one applied (an upper bound).
+      this.#oldestUnappliedAt = last.recordedAt.getTime();
+    }
+    if (events.length > 0) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(events, this.#checkpoint);
+        } catch (error) {
+          this.options.onError?.(error);
+        }
+      }
       for (const waiter of this.#waiters) {
         if (this.store.compareCheckpoints(this.#checkpoint, waiter.target) >= 0) waiter.resolve(true);
       }
     }
     return events.length > 0;
+  }
+
+  #applyOne(recorded: RecordedEvent): void {
+    let classified;
+    try {
+      classified = classifyEvent(recorded, this.options.schemas ?? knownSchemas);
+    } catch (error) {
+      // An upcaster that throws on malformed old data: parked once, for every projection.
+      this.#park(UPCAST, recorded, error);
+      this.#checkpoint = recorded.checkpoint;
+      return;
+    }
+    if (classified.kind === 'skip') {
+      notify(() => this.options.onSkip?.(recorded, classified.reason));
+    } else {
+      for (const projection of this.projections) {
+        try {
+          projection.apply(classified.event);
+        } catch (error) {
+          this.#park(projection.name, recorded, error);
+        }
+      }
+      this.#applied += 1;
+    }
+    this.#checkpoint = recorded.checkpoint;
+  }
+
+  #park(projection: string, recorded: RecordedEvent, error: unknown): void {
+    this.parked.park(projection, recorded, error, new Date(this.#now()));
+    notify(() => this.options.onPark?.(projection, recorded, error));
+  }
+}
+
+/** The name events are parked under when they cannot even be upcast for the projections. */
+export const UPCAST = 'upcast';
+
+/** Runs a reporting callback; its failure must never stop the log. */
+function notify(callback: () => void): void {
+  try {
+    callback();
+  } catch {
+    /* a metric or a log line failed: the event is handled either way */
   }
 }
 

@@ -1,10 +1,11 @@
 /**
- * Counts verifications in memory per key per interval and appends them to the ledger as
- * `UsageRecorded` events on `usage-<keyId>`, so quotas and bills can be rebuilt from history.
- * A crash loses at most one interval of counts (documented). Event ids are derived from the
- * instance, key and interval, so a flush retried after an ambiguous failure is written once.
+ * Counts verifications in memory per key per interval and appends them to the ledger, so quotas
+ * and bills can be rebuilt from history: one `UsageBatchRecorded` event per instance per flush
+ * holding every active key's tallies (per-key events would be 100k events/s at 1M active keys).
+ * A crash loses at most one interval of counts (documented). The event id is derived from the
+ * instance and the interval, so a flush retried after an ambiguous failure is written once.
  */
-import type { VerifyCode } from '@keyledger/schemas';
+import type { EventData, VerifyCode } from '@keyledger/schemas';
 import { CURRENT_SCHEMA_VERSION } from '@keyledger/schemas';
 import type { Logger } from 'pino';
 import { deterministicUuid } from '../app/ids.js';
@@ -18,7 +19,14 @@ interface Tally {
   quotaPeriod: 'minute' | 'hour' | 'day' | 'month' | null;
 }
 
+/** Per-key usage stream of the versions before batches (still read, no longer written). */
 export const usageStream = (keyId: string) => `usage-${keyId}`;
+/**
+ * Where one instance's usage batches go. Key ids start with `key_`, so this never meets a key's
+ * stream; characters a stream name may not hold become `_` (two instances sharing a stream is
+ * harmless: batches are appended with any revision).
+ */
+export const usageBatchStream = (instanceId: string) => `usage-batch-${instanceId.replace(/[^A-Za-z0-9_.:@-]/g, '_')}`;
 
 export class UsageRecorder {
   #tallies = new Map<string, Tally>();
@@ -57,7 +65,7 @@ export class UsageRecorder {
     await this.flush();
   }
 
-  /** Appends one event per key (and quota window) with activity since the last flush. */
+  /** Appends one event holding every key (and quota window) with activity since the last flush. */
   flush(): Promise<void> {
     this.#flushing = this.#flushing.then(() => this.#flushOnce());
     return this.#flushing;
@@ -68,7 +76,7 @@ export class UsageRecorder {
     const to = (this.options.now ?? (() => new Date()))();
     const batch = this.#pending;
     this.#pending = [];
-    for (const [id, tally] of this.#tallies) batch.push(this.#event(id, tally, from, to));
+    if (this.#tallies.size > 0) batch.push(this.#event(this.#tallies, from, to));
     this.#tallies = new Map();
     this.#from = to;
     for (const item of batch) {
@@ -82,24 +90,38 @@ export class UsageRecorder {
     }
   }
 
-  #event(id: string, tally: Tally, from: Date, to: Date): { stream: string; event: NewEvent } {
+  #event(tallies: ReadonlyMap<string, Tally>, from: Date, to: Date): { stream: string; event: NewEvent } {
+    const windows: EventData<'UsageBatchRecorded'>['windows'] = [];
+    const windowIndex = new Map<string, number>();
+    const entries: EventData<'UsageBatchRecorded'>['entries'] = [];
+    for (const tally of tallies.values()) {
+      let window: number | null = null;
+      if (tally.quotaPeriod !== null && tally.quotaWindowStart !== null) {
+        const id = `${tally.quotaPeriod}|${tally.quotaWindowStart}`;
+        window = windowIndex.get(id) ?? null;
+        if (window === null) {
+          window = windows.length;
+          windows.push({ period: tally.quotaPeriod, start: tally.quotaWindowStart });
+          windowIndex.set(id, window);
+        }
+      }
+      entries.push({ keyId: tally.keyId, counts: tally.counts, units: tally.units, window });
+    }
+    const data: EventData<'UsageBatchRecorded'> = {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      instanceId: this.options.instanceId,
+      windows,
+      entries,
+    };
     return {
-      stream: usageStream(tally.keyId),
+      stream: usageBatchStream(this.options.instanceId),
       event: {
-        id: deterministicUuid('usage', this.options.instanceId, id, from.toISOString()),
-        type: 'UsageRecorded',
-        data: {
-          keyId: tally.keyId,
-          from: from.toISOString(),
-          to: to.toISOString(),
-          counts: tally.counts,
-          units: tally.units,
-          quotaWindowStart: tally.quotaWindowStart,
-          quotaPeriod: tally.quotaPeriod,
-          instanceId: this.options.instanceId,
-        },
+        id: deterministicUuid('usage-batch', this.options.instanceId, from.toISOString()),
+        type: 'UsageBatchRecorded',
+        data,
         metadata: {
-          schemaVersion: CURRENT_SCHEMA_VERSION.UsageRecorded,
+          schemaVersion: CURRENT_SCHEMA_VERSION.UsageBatchRecorded,
           actor: { kind: 'system', id: `usage:${this.options.instanceId}` },
           requestId: null,
           sourceAddress: null,

@@ -30,7 +30,10 @@ let n = 0;
 beforeEach(async () => {
   store = await openSqliteEventStore({ file: join(dir, `${++n}.db`), synchronous: 'NORMAL' });
   applied = [];
-  runner = new ProjectionRunner(store, [{ name: 'seen', apply: (event) => void applied.push(event) }]);
+  // The counter is this test's own aggregate: the runner must know its event type, or it skips it.
+  runner = new ProjectionRunner(store, [{ name: 'seen', apply: (event) => void applied.push(event) }], {
+    schemas: { currentVersion: () => 1, upcast: (_type, _version, data) => data },
+  });
   await runner.start();
 });
 afterEach(async () => {

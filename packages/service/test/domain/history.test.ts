@@ -1,7 +1,7 @@
 import { eventSchemas, type KeyEvent } from '@keyledger/schemas';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { describeChange } from '../../src/domain/keys/index.js';
+import { describeChange, describeRecordedChange } from '../../src/domain/keys/index.js';
 import { DIGEST, issued, reinstated, revoked, rotated, scoped, SUCCESSOR_ID, suspended, throttled } from './fixtures.js';
 
 describe('describeChange', () => {
@@ -62,5 +62,25 @@ describe('describeChange', () => {
       expect(z.record(z.string(), z.json()).parse(changes)).toEqual(changes);
       expect(JSON.parse(JSON.stringify(changes))).toEqual(changes);
     }
+  });
+});
+
+describe('describeRecordedChange', () => {
+  it('given a known event at the current version, then it is described field by field, as describeChange does', () => {
+    const event = suspended('fraud');
+    expect(describeRecordedChange(event.type, 1, event.data)).toEqual(describeChange(event));
+  });
+
+  it('given a type this version does not know, then its data is shown as stored, minus any digest', () => {
+    expect(describeRecordedChange('KeyFrozen', 1, { keyId: 'key_x', until: '2031-01-01T00:00:00Z', digest: DIGEST })).toEqual({ keyId: 'key_x', until: '2031-01-01T00:00:00Z' });
+  });
+
+  it('given a known type at a newer schema version, then it is shown as stored instead of being misread', () => {
+    expect(describeRecordedChange('KeyRevoked', 2, { keyId: 'key_x', reason: 'r', cause: { kind: 'leak' } })).toEqual({ keyId: 'key_x', reason: 'r', cause: { kind: 'leak' } });
+  });
+
+  it('given data that is not an object, then it is wrapped rather than thrown on', () => {
+    expect(describeRecordedChange('KeyFrozen', 1, 'text')).toEqual({ data: 'text' });
+    expect(describeRecordedChange('KeyFrozen', 1, null)).toEqual({ data: null });
   });
 });

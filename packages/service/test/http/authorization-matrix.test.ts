@@ -47,6 +47,7 @@ const MATRIX: Record<string, Access> = {
   'POST /v1/verify': 'keys:verify',
   'GET /v1/events': 'events:read',
   'GET /v1/events/stream': 'events:read',
+  'GET /v1/admin/parked-events': 'admin',
   // Forward-auth answers any method; two stand for all of them.
   'GET /v1/forward-auth': 'keys:verify',
   'POST /v1/forward-auth/*': 'keys:verify',

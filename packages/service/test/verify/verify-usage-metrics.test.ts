@@ -1,8 +1,9 @@
 /**
- * Usage in the ledger (UsageRecorded events after a flush, bucketed by GET /usage), live quota
+ * Usage in the ledger (one UsageBatchRecorded event per flush, bucketed by GET /usage), live quota
  * (GET /quota) and /metrics, through the real app on a SQLite file.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventStore, RecordedEvent } from '../../src/store/port.js';
 import { startHarness, wellFormedKey, type Harness } from './harness.js';
 
 let h: Harness;
@@ -13,25 +14,33 @@ afterAll(async () => {
   await h?.close();
 });
 
+const usageBatches = async (store: EventStore): Promise<RecordedEvent[]> => (await store.readAll({ types: ['UsageBatchRecorded'] })).events;
+
 describe('usage in the ledger', () => {
-  it('verifications are counted per key by outcome and appear as UsageRecorded events; GET /usage buckets them', async () => {
+  it('verifications are counted per key by outcome and appear in one UsageBatchRecorded event per flush; GET /usage buckets them', async () => {
     const key = await h.issue({ scopes: ['a:read'], quota: { limit: 100, period: 'day' } });
     for (let i = 0; i < 3; i++) await h.verify({ key: key.secret, cost: 2 });
     await h.verify({ key: key.secret, scopes: ['b:read'] });
     // Nothing is written before the flush interval (an hour here).
-    expect(await h.service.store.readStream(`usage-${key.id}`)).toHaveLength(0);
+    expect(await usageBatches(h.service.store)).toHaveLength(0);
 
     const usage = await h.call('GET', `/v1/keys/${key.id}/usage?granularity=day`);
     expect(usage.status).toBe(200);
-    const events = await h.service.store.readStream(`usage-${key.id}`);
+    const events = await usageBatches(h.service.store);
+    // One flush, one event, however many keys were active.
+    expect(events).toHaveLength(1);
     const counts: Record<string, number> = {};
     let units = 0;
     for (const event of events) {
-      expect(event.type).toBe('UsageRecorded');
-      const data = event.data as { keyId: string; counts: Record<string, number>; units: number };
-      expect(data.keyId).toBe(key.id);
-      for (const [code, n] of Object.entries(data.counts)) counts[code] = (counts[code] ?? 0) + n;
-      units += data.units;
+      expect(event.stream).toMatch(/^usage-batch-/);
+      const data = event.data as { entries: { keyId: string; counts: Record<string, number>; units: number; window: number | null }[]; windows: { period: string }[] };
+      const mine = data.entries.filter((entry) => entry.keyId === key.id);
+      expect(mine.length).toBeGreaterThan(0);
+      for (const entry of mine) {
+        for (const [code, n] of Object.entries(entry.counts)) counts[code] = (counts[code] ?? 0) + n;
+        units += entry.units;
+        if (entry.units > 0) expect(data.windows[entry.window as number]?.period).toBe('day');
+      }
       // No key material in the ledger.
       expect(JSON.stringify(event)).not.toContain(key.secret);
     }

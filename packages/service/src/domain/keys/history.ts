@@ -3,7 +3,7 @@
  * instead of diffing states. The digest is left out (it identifies the secret) and no event ever
  * holds a plaintext key, so neither can appear here.
  */
-import type { HistoryEntry, KeyEvent } from '@keyledger/schemas';
+import { CURRENT_SCHEMA_VERSION, type HistoryEntry, isEventType, type KeyEvent, upcastEvent } from '@keyledger/schemas';
 
 export type Changes = HistoryEntry['changes'];
 export type JsonValue = Changes[string];
@@ -35,6 +35,24 @@ export function describeChange(event: KeyEvent): Changes {
       // An event type this version does not know (written by a newer one): say nothing rather than fail.
       return {};
   }
+}
+
+/**
+ * The changes of a stored event of any type and schema version. Known versions are upcast and
+ * described field by field; a type or version this keyledger does not know (a newer one wrote
+ * it) is shown as stored, without a `digest` field, and never makes history fail.
+ */
+export function describeRecordedChange(type: string, schemaVersion: number, data: unknown): Changes {
+  if (isEventType(type) && schemaVersion <= CURRENT_SCHEMA_VERSION[type]) {
+    try {
+      return describeChange({ type, data: upcastEvent(type, schemaVersion, data) } as KeyEvent);
+    } catch {
+      /* malformed for its version: show it as stored, below */
+    }
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return { data: json({ value: data }).value ?? null };
+  const { digest: _digest, ...rest } = data as Record<string, unknown>;
+  return json(rest);
 }
 
 /** Event data is JSON already; the round trip drops `undefined` optionals the JSON type forbids. */

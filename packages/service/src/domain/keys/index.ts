@@ -16,7 +16,7 @@ export { decide } from './decide.js';
 export { successorIssue } from './successor.js';
 export { keyStatusAt } from './status.js';
 export { toKeyView } from './view.js';
-export { describeChange, type Changes, type JsonValue } from './history.js';
+export { describeChange, describeRecordedChange, type Changes, type JsonValue } from './history.js';
 export {
   type Authority,
   HOST_OPERATOR_AUTHORITY,

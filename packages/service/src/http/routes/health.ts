@@ -7,6 +7,23 @@ export interface HealthRoutesOptions {
   isReady: () => boolean;
 }
 
+export interface ReadinessInputs {
+  /** Startup finished (projections restored and caught up, root key ensured, routes built). */
+  started: boolean;
+  closing: boolean;
+  /** Age of the oldest event the projections have not applied yet (ProjectionRunner.lagSeconds). */
+  lagSeconds: number;
+  maxLagSeconds: number;
+}
+
+/**
+ * An instance whose projections fall behind the log answers verify from stale state (a
+ * revocation not yet applied): it reports unready, so a balancer sends callers elsewhere.
+ */
+export function isServiceReady(inputs: ReadinessInputs): boolean {
+  return inputs.started && !inputs.closing && inputs.lagSeconds <= inputs.maxLagSeconds;
+}
+
 const Health = z.object({ status: z.enum(['ok', 'unavailable']) });
 
 export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (app, { isReady }) => {

@@ -22,7 +22,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { badRequest, notFound } from '../../app/errors.js';
 import type { CommandResult, KeyCommands } from '../../app/key-commands.js';
-import { describeChange, toKeyView } from '../../domain/keys/index.js';
+import { describeRecordedChange, toKeyView } from '../../domain/keys/index.js';
 import type { KeyProjection } from '../../projections/key-projection.js';
 import { answeredAt, commandContext, etag } from '../context.js';
 
@@ -179,6 +179,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
           clientRequestId?: string;
           sourceAddress: string | null;
           occurredAt: string;
+          schemaVersion?: number;
         };
         return {
           revision: event.revision,
@@ -188,7 +189,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
           requestId: meta.requestId,
           clientRequestId: meta.clientRequestId ?? null,
           sourceAddress: meta.sourceAddress,
-          changes: describeChange({ type: event.type, data: event.data } as Parameters<typeof describeChange>[0]),
+          changes: describeRecordedChange(event.type, meta.schemaVersion ?? 1, event.data),
         };
       }),
     };

@@ -16,7 +16,7 @@ import type { KeyProjection } from '../../projections/key-projection.js';
 import type { EventStore } from '../../store/port.js';
 import type { UsageRecorder } from '../../verify/usage-recorder.js';
 import { usageStream } from '../../verify/usage-recorder.js';
-import { usageBuckets } from '../../verify/usage-projection.js';
+import { readKeyUsage, usageBuckets } from '../../verify/usage-projection.js';
 import { limitResponseHeaders, type Verification } from '../../verify/verification.js';
 
 export interface VerifyRoutesOptions {
@@ -80,9 +80,9 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
     if (!keys.getById(id)) throw notFound(`key ${id} not found`);
     await usage.flush();
     const { from, to, granularity } = request.query;
-    const events = await store.readStream(usageStream(id));
+    const entries = await readKeyUsage(store, id, usageStream);
     const fromMs = from ? Date.parse(from) : 0;
     const toMs = to ? Date.parse(to) : Number.MAX_SAFE_INTEGER;
-    return { keyId: id, granularity, buckets: usageBuckets(events, granularity, fromMs, toMs) };
+    return { keyId: id, granularity, buckets: usageBuckets(entries, granularity, fromMs, toMs) };
   });
 };
