@@ -9,7 +9,8 @@ import { buildHttpApp, type HttpApp } from '../http/app.js';
 import { KeyProjection } from '../projections/key-projection.js';
 import { ProjectionRunner } from '../projections/runner.js';
 import { createMemoryLimiter, createRedisLimiter, type Limiter, withFailurePolicy } from '../limits/index.js';
-import { createMetrics, metricsRoute } from '../metrics/metrics.js';
+import { countedStore, createMetrics, httpMetrics, metricsRoute, timedLimiter } from '../metrics/metrics.js';
+import { keyStatusAt } from '../domain/keys/status.js';
 import { verifyRoutes } from '../http/routes/verify.js';
 import { UsageRecorder } from '../verify/usage-recorder.js';
 import { QuotaUsageProjection } from '../verify/usage-projection.js';
@@ -17,6 +18,7 @@ import { createKeyVerifier } from '../verify/verify-key.js';
 import { openEventStore } from '../store/open-store.js';
 import type { EventStore } from '../store/port.js';
 import { ensureRootKey, resolveServerSecret } from './bootstrap.js';
+import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { KeyCommands } from './key-commands.js';
 
 export interface Keyledger {
@@ -28,17 +30,47 @@ export interface Keyledger {
   commands: KeyCommands;
   /** The root key's plaintext when this start created it (print once, never log). */
   createdRootKey: string | null;
+  /**
+   * With `deferRootKey`: creates the root key on an empty ledger (returns its plaintext, to be
+   * printed once) and only then reports ready. Call it once the port is bound, so a start that
+   * cannot listen never creates a key nobody saw. Without the option it already ran.
+   */
+  bootstrapRootKey(): Promise<string | null>;
   close(): Promise<void>;
 }
 
-export async function createKeyledger(config: Config, logger: Logger): Promise<Keyledger> {
-  const store = await openEventStore(config.database);
+export interface CreateKeyledgerOptions {
+  /** Leave the root key (and readiness) to `bootstrapRootKey()`; the CLI calls it after listen. */
+  deferRootKey?: boolean;
+}
+
+export async function createKeyledger(config: Config, logger: Logger, options: CreateKeyledgerOptions = {}): Promise<Keyledger> {
+  // Memory limits count in this process only: one serving process per SQLite ledger (see instance-lock.ts).
+  const lock: InstanceLock | undefined =
+    config.database.kind === 'sqlite' && !config.redisUrl ? acquireInstanceLock(config.database.file) : undefined;
+  let opened: EventStore;
+  try {
+    opened = await openEventStore(config.database);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const keys = new KeyProjection();
   const quotaUsage = new QuotaUsageProjection();
+  const metrics = createMetrics({
+    projectionLagSeconds: () => runner.lagSeconds,
+    keysByStatus: () => {
+      const counts: Record<string, number> = { active: 0, suspended: 0, revoked: 0, expired: 0 };
+      const now = Date.now();
+      for (const state of keys.list({ limit: Number.MAX_SAFE_INTEGER }, new Date(now)).items) counts[keyStatusAt(state, now)]!++;
+      return counts;
+    },
+  });
+  const store = countedStore(opened, metrics);
   const runner = new ProjectionRunner(store, [keys, quotaUsage], {
     onError: (error) => logger.error({ err: error }, 'projection runner failed; retrying'),
   });
-  const metrics = createMetrics(() => runner.lagSeconds);
+  runner.onBatch((events) => metrics.eventsApplied.inc(events.length));
   let limiter: Limiter | undefined;
   let usage: UsageRecorder | undefined;
   let ready = false;
@@ -46,9 +78,12 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
   try {
     await runner.start();
     limiter = withFailurePolicy(
-      config.redisUrl
-        ? createRedisLimiter({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeoutMs })
-        : createMemoryLimiter(),
+      timedLimiter(
+        config.redisUrl
+          ? createRedisLimiter({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeoutMs })
+          : createMemoryLimiter(),
+        metrics,
+      ),
       {
         mode: config.limiterFailureMode,
         onError: (error) => {
@@ -76,7 +111,15 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       maxGracePeriodSeconds: config.maxGracePeriodSeconds,
       serverSecret,
     });
-    const createdRootKey = await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
+    let rootKeyBootstrapped = false;
+    const bootstrapRootKey = async (): Promise<string | null> => {
+      if (rootKeyBootstrapped) return null;
+      rootKeyBootstrapped = true;
+      const created = await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
+      ready = true;
+      return created;
+    };
+    const createdRootKey = options.deferRootKey ? null : await bootstrapRootKey();
     const app = await buildHttpApp({
       logger,
       bodyLimitBytes: config.bodyLimitBytes,
@@ -84,7 +127,7 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       keys,
       commands,
       isReady: () => ready && !closing,
-      rootPlugins: [metricsRoute(metrics)],
+      rootPlugins: [httpMetrics(metrics), metricsRoute(metrics)],
       v1Plugins: [
         async (v1) =>
           v1.register(verifyRoutes, {
@@ -97,7 +140,6 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
           }),
       ],
     });
-    ready = true;
     return {
       config,
       app,
@@ -106,13 +148,18 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
       keys,
       commands,
       createdRootKey,
+      bootstrapRootKey,
       async close() {
         closing = true;
-        await app.close();
-        await usage?.stop();
-        await limiter?.close();
-        await runner.stop();
-        await store.close();
+        try {
+          await app.close();
+          await usage?.stop();
+          await limiter?.close();
+          await runner.stop();
+          await store.close();
+        } finally {
+          lock?.release();
+        }
       },
     };
   } catch (error) {
@@ -120,6 +167,7 @@ export async function createKeyledger(config: Config, logger: Logger): Promise<K
     await limiter?.close().catch(() => undefined);
     await runner.stop().catch(() => undefined);
     await store.close().catch(() => undefined);
+    lock?.release();
     throw error;
   }
 }

@@ -1,20 +1,35 @@
 #!/usr/bin/env node
 /**
  * The `keyledger` command. commander parses the arguments (a well-kept library for a solved
- * problem); each subcommand is a thin shell around the service modules.
+ * problem); each subcommand is a thin shell around the service modules. Every failure a user can
+ * cause ends the process with one line on stderr (cli/errors.ts), never a stack.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
-import { createKeyledger } from '../app/keyledger.js';
-import { ConfigError, loadConfig } from '../config/config.js';
+import { Command, CommanderError } from 'commander';
+import { createKeyledger, type Keyledger } from '../app/keyledger.js';
+import { loadConfig } from '../config/config.js';
 import { createLogger } from '../logging.js';
+import { exitWithFailure } from './errors.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('keyledger')
   .description('Event-sourced API key lifecycle service')
-  .showHelpAfterError();
+  .version(version, '-v, --version', 'print the version')
+  .exitOverride()
+  .configureOutput({
+    // commander's own usage errors: one line, prefixed like every other error of ours.
+    outputError: (text, write) => write(`keyledger: ${text.replace(/^error: /, '').trimEnd()} (see keyledger --help)\n`),
+  });
+
+// `keyledger openapi | head` closes stdout early: that is the reader's choice, not a failure.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 program
   .command('serve', { isDefault: true })
@@ -23,50 +38,66 @@ program
 
 program
   .command('openapi')
-  .description('write the OpenAPI document emitted by the routes')
-  .option('-o, --out <file>', 'output file', 'packages/sdk/openapi.json')
-  .action(async (options: { out: string }) => {
+  .description('print the OpenAPI document emitted by the routes (to stdout, or to a file with --out)')
+  .option('-o, --out <file>', 'write it to this file instead of stdout')
+  .action(async (options: { out?: string }) => {
     const dir = mkdtempSync(join(tmpdir(), 'keyledger-openapi-'));
+    let document: string;
     try {
       const config = loadConfig({ KEYLEDGER_DATA_DIR: dir, KEYLEDGER_LOG_LEVEL: 'silent' });
-      const logger = createLogger('silent');
-      const service = await createKeyledger(config, logger);
+      const service = await createKeyledger(config, createLogger('silent'));
       await service.app.ready();
-      writeFileSync(resolve(options.out), `${JSON.stringify(service.app.swagger(), null, 2)}\n`);
+      document = `${JSON.stringify(service.app.swagger(), null, 2)}\n`;
       await service.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    if (options.out === undefined) process.stdout.write(document);
+    else writeFileSync(resolve(options.out), document);
   });
 
+/** Printed once, on stdout, when a start created the root key: the one place a plaintext key is shown. */
+function rootKeyBlock(rootKey: string): string {
+  const rule = '='.repeat(78);
+  return [
+    '',
+    rule,
+    '  keyledger root key (admin permission). It is shown this once: store it safely.',
+    '',
+    `      ${rootKey}`,
+    '',
+    '  Lost it? Stop the service and run `keyledger root-key reset` on this host.',
+    rule,
+    '',
+    '',
+  ].join('\n');
+}
+
 async function serve(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`keyledger: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  let service;
+  let service: Keyledger;
   try {
-    service = await createKeyledger(config, logger);
+    service = await createKeyledger(config, logger, { deferRootKey: true });
   } catch (error) {
-    logger.fatal({ err: error }, 'keyledger failed to start');
-    process.stderr.write(`keyledger: failed to start: ${(error as Error).message}\n`);
-    process.exit(1);
+    logger.debug({ err: error }, 'keyledger failed to start');
+    exitWithFailure(error);
   }
-  if (service.createdRootKey) {
-    // The one place a plaintext key is printed: stdout, once, at bootstrap; never a log line.
-    process.stdout.write(`keyledger root key (shown once, store it safely): ${service.createdRootKey}\n`);
+  let rootKey: string | null;
+  try {
+    await service.app.listen({ port: config.port, host: config.host });
+    // Only now that the port is bound: a start that cannot listen creates no key nobody saw.
+    rootKey = await service.bootstrapRootKey();
+  } catch (error) {
+    logger.debug({ err: error }, 'keyledger failed to start');
+    await service.close().catch(() => undefined);
+    exitWithFailure(error);
   }
-  await service.app.listen({ port: config.port, host: config.host });
   const address = service.app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info({ port, host: config.host, backend: service.store.backend, instanceId: config.instanceId }, 'keyledger listening');
+  // Never a log line: stdout, once.
+  if (rootKey) process.stdout.write(rootKeyBlock(rootKey));
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -86,4 +117,10 @@ async function serve(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // --help and --version end through here too, with exit code 0; commander has printed them.
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  exitWithFailure(error);
+}
