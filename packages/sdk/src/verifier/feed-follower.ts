@@ -17,6 +17,8 @@ export interface FeedFollowerOptions {
   /** Called when trust is lost (disconnect) so cached decisions are dropped. */
   onUntrusted(): void;
   onError(error: unknown): void;
+  /** The feed ended for good (401, 403, a bad checkpoint); default: onError. */
+  onFailed?(error: unknown): void;
   /** Pause between catch-up probes while the feed is still replaying. */
   probeIntervalMs?: number;
 }
@@ -85,7 +87,7 @@ export class FeedFollower {
       if (!this.#closed) {
         this.#failure = error;
         for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
-        this.#options.onError(error);
+        (this.#options.onFailed ?? this.#options.onError)(error);
       }
     } finally {
       this.#untrust();

@@ -195,7 +195,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   const follower = options.follow === false
     ? undefined
-    : new FeedFollower({ client, onEvent, onUntrusted: dropAll, onError });
+    : new FeedFollower({
+        client,
+        onEvent,
+        onUntrusted: dropAll,
+        onError,
+        // While ready() is pending it reports this failure itself (it rejects with it): once is enough.
+        onFailed: (error) => {
+          if (readyCalls === 0) onError(error);
+        },
+      });
 
   const startFill = (): FillStart => ({ at: now(), seq, epoch: follower?.epoch ?? -1 });
 
@@ -330,6 +339,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   };
 
   let tokenChecked = false;
+  let readyCalls = 0;
   /** See `Verifier.ready`: token first (retried on network errors until the deadline), then the feed. */
   const ready = async (timeoutMs: number): Promise<void> => {
     const deadline = AbortSignal.timeout(timeoutMs);
@@ -370,7 +380,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   return {
     verify,
-    ready: (readyOptions = {}) => ready(readyOptions.timeoutMs ?? readyTimeoutMs),
+    ready: async (readyOptions = {}) => {
+      readyCalls++;
+      try {
+        await ready(readyOptions.timeoutMs ?? readyTimeoutMs);
+      } finally {
+        readyCalls--;
+      }
+    },
     get live() {
       return follower?.live ?? false;
     },

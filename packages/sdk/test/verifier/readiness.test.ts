@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, createVerifier, type IssueKeyRequest, KeyledgerVerifierError, logOncePerKind, type KeyledgerClient } from '@keyledger/sdk';
 import { makeTestKey, type ServiceProcess, startService } from '../../../../test/support/service-process.js';
+import { eventually } from '../../../../test/support/eventually.js';
 
 let service: ServiceProcess;
 let admin: KeyledgerClient;
@@ -120,15 +121,18 @@ describe('default onError', () => {
     for (const line of lines) expect(line).not.toContain('\n');
   });
 
-  it('is what a verifier uses when none is given: a refused feed is reported on stderr', async () => {
+  it('is what a verifier uses when none is given: a feed refused while nobody awaits ready() is reported on stderr, once', async () => {
     const written: string[] = [];
     const original = process.stderr.write.bind(process.stderr);
     process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
       written.push(String(chunk));
       return (original as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
     }) as typeof process.stderr.write;
-    const verifier = createVerifier({ baseUrl: service.url, token: await tokenWith(['keys:verify', 'keys:read']), readyTimeoutMs: 5_000 });
+    const verifier = createVerifier({ baseUrl: service.url, token: await tokenWith(['keys:verify', 'keys:read']) });
     try {
+      await eventually('the feed refusal on stderr', () => written.some((line) => line.startsWith('keyledger verifier:')));
+      // Verification still works (remotely), and ready() still names the cause.
+      expect((await verifier.verify(makeTestKey())).code).toBe('NOT_FOUND');
       await expect(verifier.ready()).rejects.toThrow(/events:read/);
     } finally {
       await verifier.close();
