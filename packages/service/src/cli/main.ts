@@ -12,6 +12,7 @@ import { createKeyledger, type Keyledger } from '../app/keyledger.js';
 import { loadConfig } from '../config/config.js';
 import { createLogger } from '../logging.js';
 import { exitWithFailure } from './errors.js';
+import { rootKeyBlock } from './root-key-block.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -55,23 +56,6 @@ program
     if (options.out === undefined) process.stdout.write(document);
     else writeFileSync(resolve(options.out), document);
   });
-
-/** Printed once, on stdout, when a start created the root key: the one place a plaintext key is shown. */
-function rootKeyBlock(rootKey: string): string {
-  const rule = '='.repeat(78);
-  return [
-    '',
-    rule,
-    '  keyledger root key (admin permission). It is shown this once: store it safely.',
-    '',
-    `      ${rootKey}`,
-    '',
-    '  Lost it? Stop the service and run `keyledger root-key reset` on this host.',
-    rule,
-    '',
-    '',
-  ].join('\n');
-}
 
 async function serve(): Promise<void> {
   const config = loadConfig();
