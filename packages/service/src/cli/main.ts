@@ -77,11 +77,11 @@ async function serve(): Promise<void> {
     await service.close().catch(() => undefined);
     exitWithFailure(error);
   }
+  // Never a log line: stdout, once; before "keyledger listening", which tells scripts the start is complete.
+  if (rootKey) process.stdout.write(rootKeyBlock(rootKey));
   const address = service.app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info({ port, host: config.host, backend: service.store.backend, instanceId: config.instanceId }, 'keyledger listening');
-  // Never a log line: stdout, once.
-  if (rootKey) process.stdout.write(rootKeyBlock(rootKey));
 
   let stopping = false;
   const stop = async (signal: string) => {
