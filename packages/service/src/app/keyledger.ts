@@ -116,6 +116,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       if (rootKeyBootstrapped) return null;
       rootKeyBootstrapped = true;
       const created = await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
+      // Another instance may have won the bootstrap race: ready only once our projections hold
+      // everything committed so far (its root key included), by checkpoint.
+      await applyEverythingCommitted(store, runner);
       ready = true;
       return created;
     };
@@ -170,4 +173,16 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     lock?.release();
     throw error;
   }
+}
+
+/** Waits until the projections have applied every event committed before this call. */
+async function applyEverythingCommitted(store: EventStore, runner: ProjectionRunner): Promise<void> {
+  let target: string | undefined;
+  for (let after = runner.checkpoint; ; ) {
+    const page = await store.readAll({ ...(after !== undefined ? { after } : {}), maxCount: 1000 });
+    if (page.events.length === 0) break;
+    target = page.checkpoint;
+    after = page.checkpoint;
+  }
+  if (target !== undefined && !(await runner.waitFor(target, 10_000))) throw new Error('projections did not catch up with the ledger within 10 s of start');
 }
