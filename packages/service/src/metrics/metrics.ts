@@ -128,7 +128,8 @@ export const UNMATCHED_ROUTE = 'unmatched';
 export function httpMetrics(metrics: Metrics): FastifyPluginAsync {
   const children = new Map<string, { count: { inc(): void }; time: { observe(value: number): void } }>();
   const plugin: FastifyPluginAsync = async (app) => {
-    app.addHook('onResponse', async (request, reply) => {
+    // A callback hook, not an async one: no promise per request on the verify path.
+    app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
       const method = request.method;
       const statusClass = `${Math.floor(reply.statusCode / 100)}xx`;
@@ -141,6 +142,7 @@ export function httpMetrics(metrics: Metrics): FastifyPluginAsync {
       }
       child.count.inc();
       child.time.observe(reply.elapsedTime / 1000);
+      done();
     });
   };
   return Object.assign(plugin, { [Symbol.for('skip-override')]: true });
