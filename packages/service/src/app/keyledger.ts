@@ -92,6 +92,10 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
         },
       },
     );
+    if (limiter.kind === 'memory' && config.database.kind === 'postgres') {
+      // PostgreSQL invites several instances; with memory limits each counts only its own calls.
+      logger.warn('rate limits and quotas are counted in this process only: with several instances on this database, set KEYLEDGER_REDIS_URL');
+    }
     if (limiter.kind === 'memory') {
       // Quota counters live in this process only: rebuild the open windows from the ledger.
       const restored = await quotaUsage.restoreInto(limiter, Date.now());
