@@ -1,7 +1,8 @@
 /**
  * Connection settings for tests that need PostgreSQL or Redis. When a variable is unset (a
- * newcomer's laptop) those tests skip and say why; CI sets KEYLEDGER_REQUIRE_SERVICES=1, and
- * then a missing variable fails loudly instead of skipping.
+ * newcomer's laptop) those tests skip, and the run says so in one line at its start
+ * (servicesNotice, printed by global-setup.ts); CI sets KEYLEDGER_REQUIRE_SERVICES=1, and then a
+ * missing variable fails loudly instead of skipping.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -10,9 +11,28 @@ import { holdFenceLock } from '../../packages/service/test/store/pg-test-schema.
 export const DATABASE_URL = process.env.KEYLEDGER_TEST_DATABASE_URL;
 export const REDIS_URL = process.env.KEYLEDGER_TEST_REDIS_URL;
 
-if (process.env.KEYLEDGER_REQUIRE_SERVICES === '1' && (!DATABASE_URL || !REDIS_URL)) {
-  throw new Error('KEYLEDGER_REQUIRE_SERVICES=1 but KEYLEDGER_TEST_DATABASE_URL or KEYLEDGER_TEST_REDIS_URL is unset');
+/** What each variable enables, with an example value that works on a default local install. */
+const SERVICES = [
+  { variable: 'KEYLEDGER_TEST_DATABASE_URL', service: 'PostgreSQL', example: 'postgres://postgres@127.0.0.1:5432/postgres' },
+  { variable: 'KEYLEDGER_TEST_REDIS_URL', service: 'Redis', example: 'redis://127.0.0.1:6379/0' },
+] as const;
+
+/**
+ * The one line that says which tests will skip and what to set, or undefined when nothing skips.
+ * Throws when KEYLEDGER_REQUIRE_SERVICES=1 and a variable is missing (CI never skips).
+ */
+export function servicesNotice(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const missing = SERVICES.filter((s) => !env[s.variable]);
+  if (missing.length === 0) return undefined;
+  const names = missing.map((s) => s.variable).join(' and ');
+  if (env.KEYLEDGER_REQUIRE_SERVICES === '1') throw new Error(`KEYLEDGER_REQUIRE_SERVICES=1 but ${names} ${missing.length > 1 ? 'are' : 'is'} unset`);
+  return (
+    `keyledger tests: the ${missing.map((s) => s.service).join(' and ')} tests will be SKIPPED: set ` +
+    `${missing.map((s) => `${s.variable}=${s.example}`).join(' ')} to run them`
+  );
 }
+
+servicesNotice();
 
 export const skipWithoutPostgres = !DATABASE_URL;
 export const skipWithoutRedis = !REDIS_URL;

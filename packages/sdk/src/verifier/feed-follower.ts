@@ -17,6 +17,8 @@ export interface FeedFollowerOptions {
   /** Called when trust is lost (disconnect) so cached decisions are dropped. */
   onUntrusted(): void;
   onError(error: unknown): void;
+  /** The feed ended for good (401, 403, a bad checkpoint); default: onError. */
+  onFailed?(error: unknown): void;
   /** Pause between catch-up probes while the feed is still replaying. */
   probeIntervalMs?: number;
 }
@@ -30,7 +32,9 @@ export class FeedFollower {
   /** Bumped on every connect and disconnect: a probe from an older connection must not declare live. */
   #epoch = 0;
   #closed = false;
-  #waiters: Array<() => void> = [];
+  /** Why the feed ended for good (401, 403, a bad checkpoint): nothing will make it live again. */
+  #failure: unknown;
+  #waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
   readonly done: Promise<void>;
 
   constructor(options: FeedFollowerOptions) {
@@ -58,9 +62,11 @@ export class FeedFollower {
     return this.#epoch;
   }
 
+  /** Resolves once live; rejects with the feed's error if it ended for good. */
   whenLive(): Promise<void> {
     if (this.#live) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
   close(): void {
@@ -68,7 +74,7 @@ export class FeedFollower {
     this.#untrust();
     this.#feed.close();
     // Nobody waits for a closed follower to become live.
-    for (const resolve of this.#waiters.splice(0)) resolve();
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve();
   }
 
   #untrust(): void {
@@ -83,7 +89,11 @@ export class FeedFollower {
       for await (const event of this.#feed) this.#options.onEvent(event);
     } catch (error) {
       // 401/403 or a bad checkpoint: a retry cannot fix it. Stay untrusted (remote verification).
-      if (!this.#closed) this.#options.onError(error);
+      if (!this.#closed) {
+        this.#failure = error;
+        for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+        (this.#options.onFailed ?? this.#options.onError)(error);
+      }
     } finally {
       this.#untrust();
     }
@@ -98,7 +108,7 @@ export class FeedFollower {
         if (epoch !== this.#epoch || !this.#feed.connected) return;
         if (page.events.length === 0) {
           this.#live = true;
-          for (const resolve of this.#waiters.splice(0)) resolve();
+          for (const waiter of this.#waiters.splice(0)) waiter.resolve();
           return;
         }
       } catch (error) {

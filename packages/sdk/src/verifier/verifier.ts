@@ -27,7 +27,7 @@
  */
 import { checkpointReached, MAX_KEY_LENGTH, parseKey } from '@keyledger/schemas';
 import { createClient, type KeyledgerClient } from '../client.js';
-import { KeyledgerApiError } from '../errors.js';
+import { KeyledgerApiError, KeyledgerNetworkError } from '../errors.js';
 import type { LedgerEvent, VerifyResult } from '../types.js';
 import { digestOf } from './digest.js';
 import { answer, decide, evaluateFacts, type VerifyContext } from './evaluate.js';
@@ -35,6 +35,19 @@ import { FeedFollower } from './feed-follower.js';
 import { applyKeyEvent, factsFromKey, type KeyFacts, keyIdOf, revokedFacts } from './key-facts.js';
 import { afterReport, checkLocalLimits, type LocalLimitState, seedLocalLimits } from './local-limits.js';
 import { LruMap } from './lru.js';
+import { checkToken, logOncePerKind, readinessFailure, unreachable } from './readiness.js';
+
+/** Waits `ms`, or less if `signal` aborts first (then the caller notices the abort). */
+const pause = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 
 export type { VerifyContext } from './evaluate.js';
 
@@ -53,8 +66,13 @@ export interface VerifierOptions {
   reportIntervalMs?: number;
   /** Follow the live feed (default). Without it nothing can invalidate a cache, so nothing is cached. */
   follow?: boolean;
-  /** Background failures (feed, cache fills); default: ignored (verification goes remote). */
+  /**
+   * Background failures (feed, cache fills). Verification goes remote meanwhile. Default: one
+   * line on stderr per kind of failure (readiness.ts), never silence.
+   */
   onError?: (error: unknown) => void;
+  /** How long `ready()` waits for keyledger before rejecting as UNREACHABLE. Default 10 000. */
+  readyTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -76,8 +94,13 @@ export interface VerifierStats {
 
 export interface Verifier {
   verify(key: string, context?: VerifyContext): Promise<VerifyResult>;
-  /** Resolves once the feed is connected and caught up (at once when `follow: false`). */
-  ready(): Promise<void>;
+  /**
+   * Resolves once the token is known to work and the feed is connected and caught up (with
+   * `follow: false`, once the token is checked). Rejects with a KeyledgerVerifierError naming
+   * the cause: UNAUTHORIZED, MISSING_PERMISSION (`permission`), or UNREACHABLE after
+   * `readyTimeoutMs` (or `options.timeoutMs`). Call it at start-up and refuse to serve on failure.
+   */
+  ready(options?: { timeoutMs?: number }): Promise<void>;
   /** True while cached decisions may be served. */
   readonly live: boolean;
   /** The cached answer for this key and context, without any network call or charge; undefined if not cached. */
@@ -119,7 +142,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (mode !== 'remote' && mode !== 'local') throw new TypeError(`limits must be 'remote' or 'local', got ${String(mode)}`);
   const negativeTtlMs = options.negativeTtlMs ?? 5_000;
   const reportIntervalMs = options.reportIntervalMs ?? 1_000;
-  const onError = options.onError ?? (() => {});
+  const onError = options.onError ?? logOncePerKind();
+  const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
 
   const keys = new LruMap<string, KeyEntry>(options.cacheSize ?? 10_000);
   const notFound = new LruMap<string, number>(options.cacheSize ?? 10_000);
@@ -179,7 +203,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   const follower = options.follow === false
     ? undefined
-    : new FeedFollower({ client, onEvent, onUntrusted: dropAll, onError });
+    : new FeedFollower({
+        client,
+        onEvent,
+        onUntrusted: dropAll,
+        onError,
+        // While ready() is pending it reports this failure itself (it rejects with it): once is enough.
+        onFailed: (error) => {
+          if (readyCalls === 0) onError(error);
+        },
+      });
 
   const startFill = (): FillStart => {
     const start = { seq, epoch: follower?.epoch ?? -1, feedCheckpoint: follower?.checkpoint };
@@ -335,9 +368,56 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return remote(key, digest, context, cost, false);
   };
 
+  let tokenChecked = false;
+  let readyCalls = 0;
+  /** See `Verifier.ready`: token first (retried on network errors until the deadline), then the feed. */
+  const ready = async (timeoutMs: number): Promise<void> => {
+    const deadline = AbortSignal.timeout(timeoutMs);
+    let lastError: unknown;
+    while (!tokenChecked) {
+      try {
+        const token = await checkToken(client, deadline, onError);
+        if (!token.canReadKeys) canReadKeys = false;
+        tokenChecked = true;
+      } catch (error) {
+        const failure = readinessFailure(error, 'keys:verify');
+        if (failure) throw failure;
+        if (deadline.aborted) throw unreachable(timeoutMs, lastError);
+        // Not running yet, restarting, or a network in the way: keep asking until the deadline.
+        const retryable = error instanceof KeyledgerNetworkError || (error instanceof KeyledgerApiError && error.status >= 500);
+        if (!retryable) throw error;
+        lastError = error;
+        await pause(250, deadline);
+      }
+    }
+    if (!follower) return;
+    if (deadline.aborted) throw unreachable(timeoutMs, lastError);
+    let onDeadline: (() => void) | undefined;
+    try {
+      await Promise.race([
+        follower.whenLive().catch((error: unknown) => {
+          throw readinessFailure(error, 'events:read') ?? error;
+        }),
+        new Promise<never>((_, reject) => {
+          onDeadline = () => reject(unreachable(timeoutMs, new Error('the live event feed did not connect and catch up')));
+          deadline.addEventListener('abort', onDeadline, { once: true });
+        }),
+      ]);
+    } finally {
+      if (onDeadline) deadline.removeEventListener('abort', onDeadline);
+    }
+  };
+
   return {
     verify,
-    ready: () => follower?.whenLive() ?? Promise.resolve(),
+    ready: async (readyOptions = {}) => {
+      readyCalls++;
+      try {
+        await ready(readyOptions.timeoutMs ?? readyTimeoutMs);
+      } finally {
+        readyCalls--;
+      }
+    },
     get live() {
       return follower?.live ?? false;
     },

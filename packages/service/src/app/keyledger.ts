@@ -10,8 +10,9 @@ import { AuthFailureThrottle } from '../http/auth-throttle.js';
 import { KeyProjection } from '../projections/key-projection.js';
 import { ProjectionRunner } from '../projections/runner.js';
 import { createMemoryLimiter, createRedisLimiter, type Limiter, withFailurePolicy } from '../limits/index.js';
-import { buildMetricsApp, createMetrics, metricsRoute } from '../metrics/metrics.js';
+import { buildMetricsApp, countedStore, createMetrics, httpMetrics, metricsRoute, timedLimiter } from '../metrics/metrics.js';
 import { forwardAuthRoutes } from '../http/routes/forward-auth.js';
+import { keyStatusAt } from '../domain/keys/status.js';
 import { verifyRoutes } from '../http/routes/verify.js';
 import { UsageRecorder } from '../verify/usage-recorder.js';
 import { QuotaUsageProjection } from '../verify/usage-projection.js';
@@ -24,6 +25,7 @@ import type { SnapshotStore } from '../store/snapshots/port.js';
 import { ProjectionSnapshots, type RestoreOutcome } from '../projections/snapshots.js';
 import { isServiceReady } from '../http/routes/health.js';
 import { ensureRootKey, resolveServerSecret } from './bootstrap.js';
+import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { KeyCommands } from './key-commands.js';
 
 type MetricsApp = Awaited<ReturnType<typeof buildMetricsApp>>;
@@ -44,6 +46,12 @@ export interface Keyledger {
   metricsApp: MetricsApp | null;
   /** The root key's plaintext when this start created it (print once, never log). */
   createdRootKey: string | null;
+  /**
+   * With `deferRootKey`: creates the root key on an empty ledger (returns its plaintext, to be
+   * printed once) and only then reports ready. Call it once the port is bound, so a start that
+   * cannot listen never creates a key nobody saw. Without the option it already ran.
+   */
+  bootstrapRootKey(): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -51,26 +59,52 @@ export interface Keyledger {
 const SAVE_AFTER_START_EVENTS = 1000;
 
 export interface CreateOptions {
-  /** Create the root key on an empty ledger (serve); off for tools that only open the ledger. */
-  bootstrapRootKey?: boolean;
+  /** Leave the root key (and readiness) to `bootstrapRootKey()`; the CLI calls it after listen. */
+  deferRootKey?: boolean;
+  /**
+   * Take the one-serving-process lock of a SQLite ledger with memory limits (default true). Off for
+   * host tools that only append a command next to a running service (`root-key reset`).
+   */
+  instanceLock?: boolean;
   /** The commands' clock (tests inject one); default the system clock. */
   now?: () => Date;
 }
 
 export async function createKeyledger(config: Config, logger: Logger, options: CreateOptions = {}): Promise<Keyledger> {
-  const store = await openEventStore(config.database);
-  const compare = store.compareCheckpoints.bind(store);
+  // Memory limits count in this process only: one serving process per SQLite ledger (see instance-lock.ts).
+  const lock: InstanceLock | undefined =
+    options.instanceLock !== false && config.database.kind === 'sqlite' && !config.redisUrl
+      ? acquireInstanceLock(config.database.file)
+      : undefined;
+  let opened: EventStore;
+  try {
+    opened = await openEventStore(config.database);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
+  const compare = opened.compareCheckpoints.bind(opened);
   let snapshotStore: SnapshotStore;
   try {
     snapshotStore = await openSnapshotStore(config.database, compare);
   } catch (error) {
-    await store.close().catch(() => undefined);
+    await opened.close().catch(() => undefined);
+    lock?.release();
     throw error;
   }
   const keys = new KeyProjection({ onListenerError: (error) => logger.error({ err: error }, 'key change listener failed') });
   const quotaUsage = new QuotaUsageProjection();
-  // The lag gauge reads the runner only when scraped, after the runner below exists.
-  const metrics = createMetrics(() => runner.lagSeconds);
+  // The gauges read the runner and the keys only when scraped, after both exist.
+  const metrics = createMetrics({
+    projectionLagSeconds: () => runner.lagSeconds,
+    keysByStatus: () => {
+      const counts: Record<string, number> = { active: 0, suspended: 0, revoked: 0, expired: 0 };
+      const now = Date.now();
+      for (const state of keys.list({ limit: Number.MAX_SAFE_INTEGER }, new Date(now)).items) counts[keyStatusAt(state, now)]!++;
+      return counts;
+    },
+  });
+  const store = countedStore(opened, metrics);
   const skippedKinds = new Set<string>();
   const runner = new ProjectionRunner(store, [keys, quotaUsage], {
     onError: (error) => logger.error({ err: error }, 'projection runner failed; retrying'),
@@ -95,6 +129,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     snapshotSaving = next.catch((error: unknown) => logger.warn({ err: error }, 'projection snapshot not saved; the next one will be'));
     return next;
   };
+  runner.onBatch((events) => metrics.eventsApplied.inc(events.length));
   let limiter: Limiter | undefined;
   let usage: UsageRecorder | undefined;
   let metricsApp: MetricsApp | null = null;
@@ -119,9 +154,12 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       restored.kind === 'restored' ? 'projections restored from a snapshot and the tail of the log' : 'projections rebuilt from the whole log',
     );
     limiter = withFailurePolicy(
-      config.redisUrl
-        ? createRedisLimiter({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeoutMs })
-        : createMemoryLimiter(),
+      timedLimiter(
+        config.redisUrl
+          ? createRedisLimiter({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeoutMs })
+          : createMemoryLimiter(),
+        metrics,
+      ),
       {
         mode: config.limiterFailureMode,
         onError: (error) => {
@@ -130,6 +168,10 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
         },
       },
     );
+    if (limiter.kind === 'memory' && config.database.kind === 'postgres') {
+      // PostgreSQL invites several instances; with memory limits each counts only its own calls.
+      logger.warn('rate limits and quotas are counted in this process only: with several instances on this database, set KEYLEDGER_REDIS_URL');
+    }
     if (limiter.kind === 'memory') {
       // Quota counters live in this process only: rebuild the open windows from the ledger.
       const restored = await quotaUsage.restoreInto(limiter, Date.now());
@@ -153,13 +195,24 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       secretReplayWindowSeconds: config.idempotentSecretWindowSeconds,
       ...(options.now ? { now: options.now } : {}),
     });
-    const createdRootKey = options.bootstrapRootKey === false ? null : await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
     // One verification for every route that answers verify questions: same checks, usage, metrics.
     const verification = createVerification({
       verify: createKeyVerifier({ keys, limiter }),
       usage,
       metrics,
     });
+    let rootKeyBootstrapped = false;
+    const bootstrapRootKey = async (): Promise<string | null> => {
+      if (rootKeyBootstrapped) return null;
+      rootKeyBootstrapped = true;
+      const created = await ensureRootKey({ commands, keys, rootKey: config.rootKey, prefix: config.keyPrefixes.live, logger });
+      // Another instance may have won the bootstrap race: ready only once our projections hold
+      // everything committed so far (its root key included), by checkpoint.
+      await applyEverythingCommitted(store, runner);
+      ready = true;
+      return created;
+    };
+    const createdRootKey = options.deferRootKey ? null : await bootstrapRootKey();
     const app = await buildHttpApp({
       logger,
       bodyLimitBytes: config.bodyLimitBytes,
@@ -174,7 +227,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       httpLimits: config.http,
       eventStreamLimits: config.eventStream,
       metricsToken: config.metrics.token,
-      rootPlugins: config.metrics.listen ? [] : [metricsRoute(metrics)],
+      rootPlugins: [httpMetrics(metrics), ...(config.metrics.listen ? [] : [metricsRoute(metrics)])],
       v1Plugins: [
         async (v1) => {
           await v1.register(verifyRoutes, { verification, keys, limiter: limiter as Limiter, usage: usage as UsageRecorder, store });
@@ -183,7 +236,6 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       ],
     });
     metricsApp = config.metrics.listen ? await buildMetricsApp(metrics, logger, config.http) : null;
-    ready = true;
     // A start that replayed much of the log saves at once, so the next start reads only the tail
     // (a short tail waits for the periodic save: encoding blocks the event loop for a moment).
     if (runner.appliedCount >= SAVE_AFTER_START_EVENTS) void saveSnapshot().catch(() => undefined);
@@ -203,17 +255,22 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       commands,
       createdRootKey,
       metricsApp,
+      bootstrapRootKey,
       async close() {
         closing = true;
         clearInterval(snapshotTimer);
-        await app.close();
-        await metricsApp?.close();
-        await usage?.stop();
-        await limiter?.close();
-        await runner.stop();
-        await saveSnapshot().catch(() => undefined);
-        await snapshotStore.close().catch(() => undefined);
-        await store.close();
+        try {
+          await app.close();
+          await metricsApp?.close();
+          await usage?.stop();
+          await limiter?.close();
+          await runner.stop();
+          await saveSnapshot().catch(() => undefined);
+          await snapshotStore.close().catch(() => undefined);
+          await store.close();
+        } finally {
+          lock?.release();
+        }
       },
     };
   } catch (error) {
@@ -224,6 +281,19 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     await runner.stop().catch(() => undefined);
     await snapshotStore.close().catch(() => undefined);
     await store.close().catch(() => undefined);
+    lock?.release();
     throw error;
   }
+}
+
+/** Waits until the projections have applied every event committed before this call. */
+async function applyEverythingCommitted(store: EventStore, runner: ProjectionRunner): Promise<void> {
+  let target: string | undefined;
+  for (let after = runner.checkpoint; ; ) {
+    const page = await store.readAll({ ...(after !== undefined ? { after } : {}), maxCount: 1000 });
+    if (page.events.length === 0) break;
+    target = page.checkpoint;
+    after = page.checkpoint;
+  }
+  if (target !== undefined && !(await runner.waitFor(target, 10_000))) throw new Error('projections did not catch up with the ledger within 10 s of start');
 }

@@ -1,21 +1,31 @@
 #!/usr/bin/env node
 /**
  * The `keyledger` command. commander parses the arguments (a well-kept library for a solved
- * problem); each subcommand is a thin shell around the service modules.
+ * problem); each subcommand is a thin shell around the service modules. Every failure a user can
+ * cause ends the process with one line on stderr (cli/errors.ts), never a stack.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
-import { createKeyledger } from '../app/keyledger.js';
-import { ConfigError, loadConfig } from '../config/config.js';
+import { Command, CommanderError } from 'commander';
+import { createKeyledger, type Keyledger } from '../app/keyledger.js';
+import { loadConfig } from '../config/config.js';
 import { createLogger, tolerateClosedStdout, writeStdout } from '../logging.js';
+import { CliError, exitWithFailure } from './errors.js';
+import { rootKeyBlock } from './root-key-block.js';
 import { registerRootKeyCommands } from './root-key.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('keyledger')
   .description('Event-sourced API key lifecycle service')
-  .showHelpAfterError();
+  .version(version, '-v, --version', 'print the version')
+  .exitOverride()
+  .configureOutput({
+    // commander's own usage errors: one line, prefixed like every other error of ours.
+    outputError: (text, write) => write(`keyledger: ${text.replace(/^error: /, '').trimEnd()} (see keyledger --help)\n`),
+  });
 
 program
   .command('serve', { isDefault: true })
@@ -24,81 +34,71 @@ program
 
 program
   .command('openapi')
-  .description('write the OpenAPI document emitted by the routes')
-  .option('-o, --out <file>', 'output file', 'packages/sdk/openapi.json')
-  .action(async (options: { out: string }) => {
+  .description('print the OpenAPI document emitted by the routes (to stdout, or to a file with --out)')
+  .option('-o, --out <file>', 'write it to this file instead of stdout')
+  .action(async (options: { out?: string }) => {
+    // `keyledger openapi | head` closes stdout early: that is the reader's choice, not a failure.
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0);
+      throw error;
+    });
     const dir = mkdtempSync(join(tmpdir(), 'keyledger-openapi-'));
+    let document: string;
     try {
       const config = loadConfig({ KEYLEDGER_DATA_DIR: dir, KEYLEDGER_LOG_LEVEL: 'silent' });
-      const logger = createLogger('silent');
-      const service = await createKeyledger(config, logger);
+      const service = await createKeyledger(config, createLogger('silent'));
       await service.app.ready();
-      writeFileSync(resolve(options.out), `${JSON.stringify(service.app.swagger(), null, 2)}\n`);
+      document = `${JSON.stringify(service.app.swagger(), null, 2)}\n`;
       await service.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    if (options.out === undefined) process.stdout.write(document);
+    else writeFileSync(resolve(options.out), document);
   });
 
-/** A user's mistake: one line on stderr, no stack. */
-function fail(message: string, code = 1): never {
-  process.stderr.write(`keyledger: ${message}\n`);
-  process.exit(code);
-}
-
-registerRootKeyCommands(program, fail);
+registerRootKeyCommands(program, (message, code = 1) => exitWithFailure(new CliError(message, code)));
 
 async function serve(): Promise<void> {
   // Before anything is written: a closed stdout must neither crash the service nor stall its shutdown.
   tolerateClosedStdout();
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`keyledger: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  let service;
+  let service: Keyledger;
   try {
-    service = await createKeyledger(config, logger);
+    service = await createKeyledger(config, logger, { deferRootKey: true });
   } catch (error) {
-    logger.fatal({ err: error }, 'keyledger failed to start');
-    process.stderr.write(`keyledger: failed to start: ${(error as Error).message}\n`);
-    process.exit(1);
+    logger.debug({ err: error }, 'keyledger failed to start');
+    exitWithFailure(error);
   }
-  if (service.createdRootKey) {
-    // The one place a plaintext key is printed: stdout, once, at bootstrap; never a log line.
-    // Not awaited: a stdout nobody reads must not hold up the start.
-    void writeStdout(`keyledger root key (shown once, store it safely): ${service.createdRootKey}\n`).then((shown) => {
+  let rootKey: string | null;
+  try {
+    if (service.metricsApp && config.metrics.listen) {
+      await service.metricsApp.listen(config.metrics.listen);
+      const metricsAddress = service.metricsApp.server.address();
+      const metricsPort = typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : config.metrics.listen.port;
+      logger.info({ port: metricsPort, host: config.metrics.listen.host }, 'keyledger metrics listening');
+    }
+    await service.app.listen({ port: config.port, host: config.host });
+    // Only now that the port is bound: a start that cannot listen creates no key nobody saw.
+    rootKey = await service.bootstrapRootKey();
+  } catch (error) {
+    logger.debug({ err: error }, 'keyledger failed to start');
+    await service.close().catch(() => undefined);
+    exitWithFailure(error);
+  }
+  // Never a log line: stdout, once; before "keyledger listening", which tells scripts the start is complete.
+  // Not awaited: a stdout nobody reads must not hold up the start.
+  if (rootKey) {
+    void writeStdout(rootKeyBlock(rootKey)).then((shown) => {
       if (shown) return;
       // Never the key itself: stderr may well end up in a log.
       process.stderr.write(
         'keyledger: stdout is closed, so the new root key could not be shown; it cannot be shown again. ' +
-          'Set KEYLEDGER_ROOT_KEY to bootstrap with a key of your own on a fresh ledger.\n',
+          "Run 'keyledger root-key reset' on this host to mint another.\n",
       );
     });
   }
-  const listen = async (app: { listen(options: { port: number; host: string }): Promise<string> }, where: { host: string; port: number }, what: string) => {
-    try {
-      await app.listen(where);
-    } catch (error) {
-      logger.fatal({ err: error }, `keyledger failed to start: cannot listen for ${what}`);
-      process.stderr.write(`keyledger: failed to start: cannot listen for ${what} on ${where.host}:${where.port}: ${(error as Error).message}\n`);
-      await service.close().catch(() => undefined);
-      process.exit(1);
-    }
-  };
-  if (service.metricsApp && config.metrics.listen) {
-    await listen(service.metricsApp, config.metrics.listen, '/metrics (KEYLEDGER_METRICS_LISTEN)');
-    const metricsAddress = service.metricsApp.server.address();
-    const metricsPort = typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : config.metrics.listen.port;
-    logger.info({ port: metricsPort, host: config.metrics.listen.host }, 'keyledger metrics listening');
-  }
-  await listen(service.app, { port: config.port, host: config.host }, 'HTTP (HOST, PORT)');
   const address = service.app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info({ port, host: config.host, backend: service.store.backend, instanceId: config.instanceId }, 'keyledger listening');
@@ -121,4 +121,10 @@ async function serve(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // --help and --version end through here too, with exit code 0; commander has printed them.
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  exitWithFailure(error);
+}

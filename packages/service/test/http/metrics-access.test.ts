@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 const METRICS_TOKEN = 'prometheus-scrape-token-0123456789abcdef';
-const isMetricsText = (text: string) => /keyledger_verifications_total|keyledger_process_/.test(text);
+const isMetricsText = (text: string) => /keyledger_verifications_total|^process_cpu_user_seconds_total /m.test(text);
 
 describe('/metrics on the main listener', () => {
   it('without a credential: 401 problem', async () => {
