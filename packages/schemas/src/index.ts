@@ -7,3 +7,4 @@ export * from './events.js';
 export * from './key-format.js';
 export * from './problem.js';
 export * from './api.js';
+export * from './tlog/index.js';
