@@ -16,7 +16,7 @@ export const sha256: (data: Uint8Array) => Uint8Array = oneShot
   : (data) => crypto.createHash('sha256').update(data).digest();
 
 /** MTH({}) = SHA-256() */
-export const EMPTY_TREE_HASH: Uint8Array = sha256(new Uint8Array(0));
+export const EMPTY_TREE_HASH: Uint8Array = new Uint8Array(sha256(new Uint8Array(0)));
 
 export function hashLeaf(leaf: Uint8Array): Uint8Array {
   const input = new Uint8Array(1 + leaf.length);

@@ -135,7 +135,7 @@ async function resolve(store: MerkleNodeStore, ranges: readonly LeafRange[]): Pr
 /** MTH(D[0:size]) from a node store. */
 export async function treeRootHash(store: MerkleNodeStore, size: number): Promise<Uint8Array> {
   assertTreeSize(size, 'tree size');
-  if (size === 0) return EMPTY_TREE_HASH;
+  if (size === 0) return new Uint8Array(EMPTY_TREE_HASH); // a copy: callers may own what they get
   return (await resolve(store, [[0, size]]))[0] as Uint8Array;
 }
 
@@ -213,7 +213,7 @@ export class MemoryMerkleTree implements MerkleNodeStore {
   /** MTH of the first `size` leaves (default: all). */
   rootHash(size = this.size): Uint8Array {
     this.assertKnown(size);
-    if (size === 0) return EMPTY_TREE_HASH;
+    if (size === 0) return new Uint8Array(EMPTY_TREE_HASH);
     return this.resolveSync([[0, size]])[0] as Uint8Array;
   }
 
