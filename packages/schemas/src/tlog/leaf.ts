@@ -136,11 +136,12 @@ function split(value: unknown, fields: readonly string[]): { kept: unknown; hidd
   const hidden: Record<string, unknown> = {};
   const taken: string[] = [];
   for (const field of fields) {
-    if (Object.hasOwn(kept, field)) {
+    // An undefined field is absent, as the store's JSON round trip makes it.
+    if (kept[field] !== undefined) {
       hidden[field] = kept[field];
       taken.push(field);
-      delete kept[field];
     }
+    delete kept[field];
   }
   return { kept, hidden, taken };
 }

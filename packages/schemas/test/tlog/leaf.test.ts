@@ -130,6 +130,9 @@ describe('sealed private fields', () => {
 
   it('an event without private fields needs no salt and carries no seal', () => {
     expect(sealEvent(revoked).sealed).toBeUndefined();
+    // A private field that is undefined is absent, as it is once the store has written the event.
+    const withUndefined = { ...revoked, metadata: { ...(revoked.metadata as object), idempotencyKey: undefined } };
+    expect(toHex(leafHashOfEvent(withUndefined))).toBe(toHex(leafHashOfEvent(revoked)));
     expect(toHex(leafHashOfEvent(revoked, { salt: SALT }))).toBe(toHex(leafHashOfEvent(revoked)));
   });
 });

@@ -20,6 +20,8 @@ import {
   treeRootHash,
   verifyConsistency,
   verifyInclusion,
+  type ConsistencyClaim,
+  type InclusionClaim,
   type MerkleNodeRef,
   type MerkleNodeStore,
 } from '../../src/index.js';
@@ -107,9 +109,9 @@ describe('corrupted inclusion proofs are refused', () => {
     const proof = path.map(hex);
     const leafHash = hashLeaf(LEAVES[index] as Uint8Array);
     const rootHash = root(treeSize);
-    const good = { leafHash, index, treeSize, proof, rootHash };
+    const good: InclusionClaim = { leafHash, index, treeSize, proof, rootHash };
     expect(verifyInclusion(good)).toBe(true);
-    const probes: [string, Parameters<typeof verifyInclusion>[0]][] = [
+    const probes: [string, InclusionClaim][] = [
       ['index - 1', { ...good, index: index - 1 }],
       ['index + 1', { ...good, index: index + 1 }],
       ['index ^ 2', { ...good, index: index ^ 2 }],
@@ -122,7 +124,7 @@ describe('corrupted inclusion proofs are refused', () => {
       ['preceding root', { ...good, proof: [rootHash, ...proof] }],
       ['trailing garbage', { ...good, proof: [...proof, new Uint8Array(0)] }],
       ['removed component', { ...good, proof: proof.slice(0, -1) }],
-      ...proof.map((_, i) => [`flipped bit in proof[${i}]`, { ...good, proof: flipBit(proof, i, 8) }] as [string, typeof good]),
+      ...proof.map((_, i) => [`flipped bit in proof[${i}]`, { ...good, proof: flipBit(proof, i, 8) }] as [string, InclusionClaim]),
     ];
     if (proof.length > 1) probes.push(['inserted component', { ...good, proof: [proof[0] as Uint8Array, SOME_HASH, ...proof.slice(1)] }]);
     for (const [what, claim] of probes) expect(verifyInclusion(claim), what).toBe(false);
@@ -143,9 +145,9 @@ describe('corrupted inclusion proofs are refused', () => {
 describe('corrupted consistency proofs are refused', () => {
   it.each(CONSISTENCY.filter(([, , path]) => path.length > 0))('from %i to %i', (m, n, path) => {
     const proof = path.map(hex);
-    const good = { oldSize: m, newSize: n, oldRoot: root(m), newRoot: root(n), proof };
+    const good: ConsistencyClaim = { oldSize: m, newSize: n, oldRoot: root(m), newRoot: root(n), proof };
     expect(verifyConsistency(good)).toBe(true);
-    const probes: [string, typeof good][] = [
+    const probes: [string, ConsistencyClaim][] = [
       ['old size - 1', { ...good, oldSize: m - 1 }],
       ['old size + 1', { ...good, oldSize: m + 1 }],
       ['old size ^ 2', { ...good, oldSize: m ^ 2 }],
@@ -161,7 +163,7 @@ describe('corrupted consistency proofs are refused', () => {
       ['preceding new root', { ...good, proof: [root(n), ...proof] }],
       ['preceding proof[0]', { ...good, proof: [proof[0] as Uint8Array, ...proof] }],
       ['truncated proof', { ...good, proof: proof.slice(0, -1) }],
-      ...proof.map((_, i) => [`flipped bit in proof[${i}]`, { ...good, proof: flipBit(proof, i, 16) }] as [string, typeof good]),
+      ...proof.map((_, i) => [`flipped bit in proof[${i}]`, { ...good, proof: flipBit(proof, i, 16) }] as [string, ConsistencyClaim]),
     ];
     for (const [what, claim] of probes) expect(verifyConsistency(claim), what).toBe(false);
   });
