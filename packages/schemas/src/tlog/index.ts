@@ -38,13 +38,14 @@ export { bytesEqual, decodeBase64Strict, encodeBase64, fromHex, toHex } from './
 export { isPowerOfTwo, splitPoint } from './sizes.js';
 export {
   consistencyProofRanges,
+  extendTree,
   inclusionProofRanges,
   MemoryMerkleTree,
   proveConsistency,
   proveInclusion,
   treeRootHash,
 } from './tree.js';
-export type { MerkleNodeRef, MerkleNodeStore } from './tree.js';
+export type { MerkleNode, MerkleNodeRef, MerkleNodeStore } from './tree.js';
 export { rootFromInclusionProof, verifyConsistency, verifyInclusion } from './verify.js';
 export type { ConsistencyClaim, InclusionClaim } from './verify.js';
 export {

@@ -149,6 +149,65 @@ export function proveConsistency(store: MerkleNodeStore, oldSize: number, newSiz
   return resolve(store, consistencyProofRanges(oldSize, newSize));
 }
 
+/** A complete subtree and its hash, as a node store keeps it. */
+export interface MerkleNode extends MerkleNodeRef {
+  hash: Uint8Array;
+}
+
+/**
+ * Appending leaves oldSize..newSize-1 completes, at each level, a run of subtrees. Only the first
+ * of each run can have a left child that existed before (when the run starts at an odd position):
+ * those few old subtrees are all the store must be asked for.
+ */
+function extensionFetches(oldSize: number, newSize: number): MerkleNodeRef[] {
+  const fetch: MerkleNodeRef[] = [];
+  let first = oldSize; // first new subtree at this level
+  let end = newSize; // complete subtrees at this level
+  for (let level = 0; Math.floor(first / 2) < Math.floor(end / 2); level++) {
+    if (first % 2 === 1) fetch.push({ level, index: first - 1 });
+    first = Math.floor(first / 2);
+    end = Math.floor(end / 2);
+  }
+  return fetch;
+}
+
+function extensionNodes(oldSize: number, leafHashes: readonly Uint8Array[], fetched: readonly Uint8Array[]): MerkleNode[] {
+  for (const hash of leafHashes) if (hash.length !== HASH_SIZE) throw new Error('a leaf hash must be 32 bytes');
+  const nodes: MerkleNode[] = leafHashes.map((hash, i) => ({ level: 0, index: oldSize + i, hash }));
+  let below: readonly Uint8Array[] = leafHashes; // new subtrees of this level, from index `first`
+  let first = oldSize;
+  let end = oldSize + leafHashes.length;
+  let nextFetched = 0;
+  for (let level = 0; Math.floor(first / 2) < Math.floor(end / 2); level++) {
+    const oldLeft = first % 2 === 1 ? fetched[nextFetched++] : undefined;
+    const up: Uint8Array[] = [];
+    const upFirst = Math.floor(first / 2);
+    for (let j = upFirst; j < Math.floor(end / 2); j++) {
+      const left = 2 * j < first ? (oldLeft as Uint8Array) : (below[2 * j - first] as Uint8Array);
+      const hash = hashChildren(left, below[2 * j + 1 - first] as Uint8Array);
+      up.push(hash);
+      nodes.push({ level: level + 1, index: j, hash });
+    }
+    below = up;
+    first = upFirst;
+    end = Math.floor(end / 2);
+  }
+  return nodes;
+}
+
+/**
+ * The nodes a store must add when leaves are appended to a tree of `oldSize` leaves: the leaves
+ * themselves (level 0) and every subtree they complete, level by level in index order. Asks the
+ * store once, for at most one old subtree per level.
+ */
+export async function extendTree(store: MerkleNodeStore, oldSize: number, leafHashes: readonly Uint8Array[]): Promise<MerkleNode[]> {
+  assertTreeSize(oldSize, 'tree size');
+  const fetch = extensionFetches(oldSize, oldSize + leafHashes.length);
+  const fetched = fetch.length === 0 ? [] : await store.getNodes(fetch);
+  if (fetched.length !== fetch.length) throw new Error(`node store returned ${fetched.length} hashes for ${fetch.length} subtrees`);
+  return extensionNodes(oldSize, leafHashes, fetched);
+}
+
 /**
  * One level of the in-memory tree: hashes packed in one growing buffer (a million leaves cost
  * 32 MB per level instead of a million small objects).
@@ -186,20 +245,21 @@ export class MemoryMerkleTree implements MerkleNodeStore {
 
   /** Appends a leaf by its leaf hash (see hashLeaf); returns its index. */
   appendLeafHash(leafHash: Uint8Array): number {
-    if (leafHash.length !== HASH_SIZE) throw new Error('a leaf hash must be 32 bytes');
     const index = this.size;
-    (this.levels[0] as HashColumn).push(leafHash);
-    let level = 0;
-    let position = index;
-    while (position % 2 === 1) {
-      const column = this.levels[level] as HashColumn;
-      const parent = hashChildren(column.at(position - 1), column.at(position));
-      level++;
-      position = (position - 1) / 2;
-      if (this.levels.length === level) this.levels.push(new HashColumn());
-      (this.levels[level] as HashColumn).push(parent);
-    }
+    this.appendLeafHashes([leafHash]);
     return index;
+  }
+
+  /** Appends leaves by their leaf hashes, computing what they complete the way a database-backed store would (extendTree). */
+  appendLeafHashes(leafHashes: readonly Uint8Array[]): void {
+    const oldSize = this.size;
+    const nodes = extensionNodes(oldSize, leafHashes, this.getNodes(extensionFetches(oldSize, oldSize + leafHashes.length)));
+    for (const node of nodes) {
+      if (this.levels.length === node.level) this.levels.push(new HashColumn());
+      const column = this.levels[node.level] as HashColumn;
+      if (column.length !== node.index) throw new Error(`subtree (${node.level}, ${node.index}) computed out of order`);
+      column.push(node.hash);
+    }
   }
 
   getNodes(refs: readonly MerkleNodeRef[]): Uint8Array[] {

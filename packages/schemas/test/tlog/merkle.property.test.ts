@@ -6,7 +6,18 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EMPTY_TREE_HASH, hashChildren, hashLeaf, MemoryMerkleTree, toHex, verifyConsistency, verifyInclusion } from '../../src/index.js';
+import {
+  EMPTY_TREE_HASH,
+  extendTree,
+  hashChildren,
+  hashLeaf,
+  MemoryMerkleTree,
+  proveInclusion,
+  toHex,
+  treeRootHash,
+  verifyConsistency,
+  verifyInclusion,
+} from '../../src/index.js';
 
 function naiveRoot(leafHashes: readonly Uint8Array[]): Uint8Array {
   if (leafHashes.length === 0) return EMPTY_TREE_HASH;
@@ -128,6 +139,54 @@ describe('Merkle tree properties', () => {
         if (n - 1 > m) expect(verifyConsistency({ ...good, newSize: n - 1, newRoot: tree.rootHash(n - 1) })).toBe(false);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+/** A node store the way a database table would hold it: (level, index) -> hash, asked asynchronously. */
+class TableStore {
+  readonly rows = new Map<string, Uint8Array>();
+  fetches: number[] = [];
+  async getNodes(refs: readonly { level: number; index: number }[]): Promise<Uint8Array[]> {
+    this.fetches.push(refs.length);
+    return refs.map(({ level, index }) => {
+      const hash = this.rows.get(`${level}/${index}`);
+      if (!hash) throw new Error(`no subtree (${level}, ${index})`);
+      return hash;
+    });
+  }
+}
+
+describe('growing a stored tree batch by batch (extendTree)', () => {
+  it('gives the same tree as appending leaf by leaf, asking the store at most once per batch for one subtree per level', async () => {
+    const arb = fc.tuple(leavesArb, fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 40 }));
+    await fc.assert(
+      fc.asyncProperty(arb, async ([leaves, batchSizes]) => {
+        const { tree, hashes } = build(leaves);
+        const store = new TableStore();
+        let size = 0;
+        for (let b = 0; size < hashes.length; b++) {
+          const batch = hashes.slice(size, size + (batchSizes[b % batchSizes.length] as number));
+          store.fetches = [];
+          const nodes = await extendTree(store, size, batch);
+          expect(store.fetches.length).toBeLessThanOrEqual(1);
+          expect(store.fetches[0] ?? 0).toBeLessThanOrEqual(Math.ceil(Math.log2(size + batch.length)) + 1);
+          for (const node of nodes) {
+            const key = `${node.level}/${node.index}`;
+            expect(store.rows.has(key), `${key} written twice`).toBe(false);
+            store.rows.set(key, node.hash);
+          }
+          size += batch.length;
+          expect(toHex(await treeRootHash(store, size))).toBe(toHex(tree.rootHash(size)));
+        }
+        // Every complete subtree is stored, and nothing else.
+        let expected = 0;
+        for (let width = 1; width <= size; width *= 2) expected += Math.floor(size / width);
+        expect(store.rows.size).toBe(expected);
+        const index = size - 1;
+        expect((await proveInclusion(store, index, size)).map(toHex)).toEqual(tree.inclusionProof(index, size).map(toHex));
+      }),
+      { numRuns: 60 },
     );
   });
 });
