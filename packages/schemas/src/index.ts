@@ -12,3 +12,4 @@ export * from './api.js';
 export * from './api-consumers.js';
 export * from './gateway-refusals.js';
 export * from './checkpoint.js';
+export * from './tlog/index.js';

@@ -20,3 +20,29 @@ export type * from './types.js';
 export type { components, operations, paths } from './generated/openapi.js';
 export * from './verifier/index.js';
 export * from './adapters/index.js';
+// Offline verification of the ledger's transparency log (the same code the service uses).
+export {
+  CheckpointError,
+  cosignatureVerifierFromKey,
+  leafHashOfPublicView,
+  NoteError,
+  noteVerifierFromKey,
+  openNote,
+  parseCheckpoint,
+  rootFromInclusionProof,
+  verifyCheckpoint,
+  verifyConsistency,
+  verifyInclusion,
+} from '@keyledger/schemas';
+export type {
+  Checkpoint,
+  CheckpointTrust,
+  ConsistencyClaim,
+  CosignatureVerifier,
+  InclusionClaim,
+  NoteVerifier,
+  OpenedNote,
+  PublicLeafView,
+  SealedFields,
+  VerifiedCheckpoint,
+} from '@keyledger/schemas';
