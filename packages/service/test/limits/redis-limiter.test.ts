@@ -215,6 +215,10 @@ describe('redis limiter: unavailable store', () => {
     await expectUnavailable(limiter);
     await expect(limiter.peek(request)).rejects.toBeInstanceOf(LimiterUnavailableError);
     await expect(limiter.restoreQuotaUsage('key_down', 'day', new Date(), 3)).rejects.toBeInstanceOf(LimiterUnavailableError);
+    const credits = { initial: 5, refill: null };
+    await expect(limiter.addCredits({ subject: 'key_down', credits, amount: 5, topUpId: 'evt_down' })).rejects.toBeInstanceOf(LimiterUnavailableError);
+    await expect(limiter.restoreCredits({ subject: 'key_down', credits, spent: 1, windowStart: new Date() })).rejects.toBeInstanceOf(LimiterUnavailableError);
+    await expect(limiter.check({ ...request, credits, chargeId: 'c1' })).rejects.toBeInstanceOf(LimiterUnavailableError);
   });
 
   describe('a hung server (accepts connections, never answers)', () => {
@@ -268,6 +272,11 @@ describe('redis limiter: unavailable store', () => {
       // Restoring usage must not be silently dropped: it is reported and rethrown.
       await expect(closed.restoreQuotaUsage('key_down', 'day', new Date(), 1)).rejects.toBeInstanceOf(LimiterUnavailableError);
       expect(errors).toHaveLength(4);
+      // So must top-ups and restored credits: reported and rethrown, for the caller to retry.
+      const credits = { initial: 5, refill: null };
+      await expect(closed.addCredits({ subject: 'key_down', credits, amount: 5, topUpId: 'evt_down' })).rejects.toBeInstanceOf(LimiterUnavailableError);
+      await expect(open.restoreCredits({ subject: 'key_down', credits, spent: 1, windowStart: new Date() })).rejects.toBeInstanceOf(LimiterUnavailableError);
+      expect(errors).toHaveLength(6);
     });
   });
 });
