@@ -8,6 +8,8 @@ import type { LimitDecision } from './limiter.js';
 interface Entry {
   decision: LimitDecision;
   expiresMs: number;
+  /** Position in the eviction ring; a key charged again after expiry gets a new one. */
+  slot: number;
 }
 
 export interface ChargeMemory {
@@ -20,8 +22,11 @@ export interface ChargeMemory {
 }
 
 export function createChargeMemory(retentionMs: number, maxEntries: number): ChargeMemory {
-  // Map iteration is insertion order, so the first entry is the oldest.
   const entries = new Map<string, Entry>();
+  // Insertion order in a fixed ring: evicting the oldest is O(1). (Deleting a Map's first entry
+  // over and over and asking for the next first one degrades, as the deleted slots pile up.)
+  const ring = new Array<string | undefined>(maxEntries);
+  let written = 0;
   // A separator that cannot occur in a subject or a chargeId.
   const keyOf = (subject: string, chargeId: string) => `${subject}\n${chargeId}`;
   return {
@@ -32,20 +37,28 @@ export function createChargeMemory(retentionMs: number, maxEntries: number): Cha
     },
     remember(subject, chargeId, decision, nowMs) {
       const key = keyOf(subject, chargeId);
-      entries.delete(key);
-      while (entries.size >= maxEntries) {
-        const oldest = entries.keys().next();
-        if (oldest.done === true) break;
-        entries.delete(oldest.value);
-      }
-      entries.set(key, { decision, expiresMs: nowMs + retentionMs });
+      const slot = written % maxEntries;
+      const evicted = ring[slot];
+      // The oldest key leaves unless it was charged again since (then it owns a newer slot).
+      if (evicted !== undefined && entries.get(evicted)?.slot === slot) entries.delete(evicted);
+      ring[slot] = key;
+      written++;
+      entries.set(key, { decision, expiresMs: nowMs + retentionMs, slot });
     },
     sweep(nowMs) {
-      for (const [key, entry] of entries) if (entry.expiresMs <= nowMs) entries.delete(key);
+      for (const [key, entry] of entries) {
+        if (entry.expiresMs <= nowMs) {
+          entries.delete(key);
+          ring[entry.slot] = undefined;
+        }
+      }
     },
     get size() {
       return entries.size;
     },
-    clear: () => entries.clear(),
+    clear: () => {
+      entries.clear();
+      ring.fill(undefined);
+    },
   };
 }
