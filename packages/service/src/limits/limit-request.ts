@@ -48,6 +48,7 @@ export function validateLimitRequest(request: Omit<LimitRequest, 'cost'> & { cos
 }
 
 const RATE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+const RESERVED_NAME = /^(quota|credits|quota-(minute|hour|day|month))$/;
 /** Visible ASCII (0x21-0x7e), as in HTTP tokens: safe inside a Redis key and a log line. */
 const CHARGE_ID = /^[\x21-\x7e]{1,128}$/;
 export const MAX_NAMED_RATES = 16;
@@ -104,6 +105,10 @@ export function validateLimitExtras(request: Omit<LimitRequest, 'cost'>): void {
       gcraParams(rate, `rates[${i}]`);
       if (typeof rate.name !== 'string' || !RATE_NAME.test(rate.name)) {
         throw new InvalidLimitRequestError(`rates[${i}].name`, 'must match ^[a-z][a-z0-9_-]{0,31}$');
+      }
+      // Names share one namespace with the headers' items ("rate", "quota", "quota-<period>", "credits").
+      if (RESERVED_NAME.test(rate.name) || (rate.name === 'rate' && request.rate !== undefined)) {
+        throw new InvalidLimitRequestError(`rates[${i}].name`, `"${rate.name}" is reserved`);
       }
       for (let j = 0; j < i; j++) {
         if (rates[j]!.name === rate.name) throw new InvalidLimitRequestError(`rates[${i}].name`, `repeats "${rate.name}"`);

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidLimitRequestError, type LimitDecision, type LimitRequest, type Limiter } from '../../src/limits/limiter.js';
+import { nextRefillMs, openingCreditBalance } from '../../src/limits/credits.js';
 import { quotaWindow } from '../../src/limits/quota-window.js';
 
 export interface LimiterHarness {
@@ -387,6 +388,27 @@ export function describeLimiterContract(label: string, harness: LimiterHarness):
         expect((await l.peek({ subject: s, credits: { ...credits, sinceMs: Date.parse('2026-01-01T00:00:00.000Z') } })).credits?.balance).toBe(30);
       });
 
+      it('opening balances agree with credits.ts for arbitrary instants, every period and mode', async () => {
+        const l = await limiter();
+        const s = subject();
+        for (const period of ['minute', 'hour', 'day', 'month'] as const) {
+          for (const mode of ['add', 'reset'] as const) {
+            for (let i = 0; i < 6; i++) {
+              const sinceMs = Date.parse('1995-01-01T00:00:00Z') + Math.floor(Math.random() * 1e12);
+              clock = sinceMs + Math.floor(Math.random() * (period === 'month' ? 2e11 : period === 'minute' ? 3e8 : 3e10));
+              const credits = { initial: 3, refill: { amount: 7, period, mode }, sinceMs };
+              const expected = openingCreditBalance(credits, clock);
+              const peeked = await l.peek({ subject: s, credits });
+              expect(peeked.credits, `${period} ${mode} since ${new Date(sinceMs).toISOString()} at ${new Date(clock).toISOString()}`).toEqual({
+                balance: expected.balance,
+                refillAt: new Date(nextRefillMs(credits.refill, clock)!),
+                refill: credits.refill,
+              });
+            }
+          }
+        }
+      });
+
       it('top-ups apply once per topUpId; in reset mode one from an ended period is gone', async () => {
         const l = await limiter();
         const s = subject();
@@ -484,6 +506,9 @@ export function describeLimiterContract(label: string, harness: LimiterHarness):
         { subject: s, quota, rates: [{ name: 'Burst', limit: 1, windowSeconds: 1 }], cost: 1 },
         { subject: s, quota, rates: [{ name: 'a', limit: 1, windowSeconds: 1 }, { name: 'a', limit: 2, windowSeconds: 60 }], cost: 1 },
         { subject: s, quota, rates: [{ name: 'a', limit: 0, windowSeconds: 1 }], cost: 1 },
+        { subject: s, quota, rates: [{ name: 'credits', limit: 1, windowSeconds: 1 }], cost: 1 },
+        { subject: s, quota, rates: [{ name: 'quota-day', limit: 1, windowSeconds: 1 }], cost: 1 },
+        { subject: s, quota, rate: { limit: 1, windowSeconds: 1 }, rates: [{ name: 'rate', limit: 1, windowSeconds: 1 }], cost: 1 },
         { subject: s, quota, quotas: [{ limit: 1, period: 'day' }], cost: 1 },
         { subject: s, quota, quotas: [{ limit: 1, period: 'week' }], cost: 1 },
         { subject: s, quota, credits: { initial: -1, refill: null }, cost: 1 },
