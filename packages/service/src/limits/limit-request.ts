@@ -66,20 +66,20 @@ function assertCount(value: unknown, field: string, min: number, max: number): a
   }
 }
 
-export function assertCreditPolicy(credits: unknown, field = 'credits'): asserts credits is CreditPolicy {
-  if (typeof credits !== 'object' || credits === null) throw new InvalidLimitRequestError(field, 'must be an object');
+export function assertCreditPolicy(credits: unknown): asserts credits is CreditPolicy {
+  if (typeof credits !== 'object' || credits === null) throw new InvalidLimitRequestError('credits', 'must be an object');
   const policy = credits as CreditPolicy;
-  assertCount(policy.initial, `${field}.initial`, 0, MAX_CREDITS);
+  assertCount(policy.initial, 'credits.initial', 0, MAX_CREDITS);
   if (policy.sinceMs !== undefined && (typeof policy.sinceMs !== 'number' || !Number.isSafeInteger(policy.sinceMs) || policy.sinceMs < 0)) {
-    throw new InvalidLimitRequestError(`${field}.sinceMs`, 'must be epoch milliseconds');
+    throw new InvalidLimitRequestError('credits.sinceMs', 'must be epoch milliseconds');
   }
   const refill = policy.refill;
   if (refill === null) return;
-  if (typeof refill !== 'object') throw new InvalidLimitRequestError(`${field}.refill`, 'must be an object or null');
-  assertCount(refill.amount, `${field}.refill.amount`, 1, MAX_CREDITS);
-  assertQuotaPeriod(refill.period, `${field}.refill.period`);
+  if (typeof refill !== 'object') throw new InvalidLimitRequestError('credits.refill', 'must be an object or null');
+  assertCount(refill.amount, 'credits.refill.amount', 1, MAX_CREDITS);
+  assertQuotaPeriod(refill.period, 'credits.refill.period');
   if (refill.mode !== 'add' && refill.mode !== 'reset') {
-    throw new InvalidLimitRequestError(`${field}.refill.mode`, `must be add or reset, got ${String(refill.mode)}`);
+    throw new InvalidLimitRequestError('credits.refill.mode', `must be add or reset, got ${String(refill.mode)}`);
   }
 }
 
@@ -89,20 +89,33 @@ function assertQuota(quota: unknown, field: string): asserts quota is QuotaPolic
   assertQuotaPeriod((quota as QuotaPolicy).period, `${field}.period`);
 }
 
+/** Re-labels an error raised for the generic field (`rate`, `quota`) with the list entry's (`rates[1]`). */
+function atIndex(error: unknown, generic: string, list: string, index: number): unknown {
+  if (!(error instanceof InvalidLimitRequestError) || !error.field.startsWith(generic)) return error;
+  return new InvalidLimitRequestError(`${list}[${index}]${error.field.slice(generic.length)}`, error.problem);
+}
+
 /**
- * Validates what goes beyond the single rate/quota: named rates (their GCRA parameters are derived
- * again where they are used; deriving is a few arithmetic operations), further quotas, credits and
- * the chargeId. Only called when one of them is present, so the single-limit path pays nothing.
+ * Validates what goes beyond the single rate/quota: named rates, further quotas, credits and the
+ * chargeId; returns the named rates' GCRA parameters (in order) so they are derived once per call.
+ * Only called when one of them is present, so the single-limit path pays nothing. Field names are
+ * built only for an error: a valid request allocates nothing here but the parameters.
  */
-export function validateLimitExtras(request: Omit<LimitRequest, 'cost'>): void {
+export function validateLimitExtras(request: Omit<LimitRequest, 'cost'>): GcraParams[] | undefined {
   const { rates, quotas, credits, chargeId } = request;
+  let params: GcraParams[] | undefined;
   if (rates !== undefined) {
     if (!Array.isArray(rates) || rates.length > MAX_NAMED_RATES) {
       throw new InvalidLimitRequestError('rates', `must be an array of at most ${MAX_NAMED_RATES} rate limits`);
     }
+    params = new Array<GcraParams>(rates.length);
     for (let i = 0; i < rates.length; i++) {
       const rate = rates[i] as NamedRateLimitPolicy;
-      gcraParams(rate, `rates[${i}]`);
+      try {
+        params[i] = gcraParams(rate);
+      } catch (error) {
+        throw atIndex(error, 'rate', 'rates', i);
+      }
       if (typeof rate.name !== 'string' || !RATE_NAME.test(rate.name)) {
         throw new InvalidLimitRequestError(`rates[${i}].name`, 'must match ^[a-z][a-z0-9_-]{0,31}$');
       }
@@ -119,14 +132,20 @@ export function validateLimitExtras(request: Omit<LimitRequest, 'cost'>): void {
     if (!Array.isArray(quotas) || quotas.length > 4) throw new InvalidLimitRequestError('quotas', 'must be an array of at most 4 quotas');
     for (let i = 0; i < quotas.length; i++) {
       const quota = quotas[i];
-      assertQuota(quota, `quotas[${i}]`);
+      try {
+        assertQuota(quota, 'quota');
+      } catch (error) {
+        throw atIndex(error, 'quota', 'quotas', i);
+      }
       // Quotas of one period share one counter per window: two limits on it would charge it twice.
-      const clash = request.quota?.period === quota.period || quotas.slice(0, i).some((q) => q.period === quota.period);
+      let clash = request.quota?.period === quota.period;
+      for (let j = 0; j < i && !clash; j++) clash = quotas[j]!.period === quota.period;
       if (clash) throw new InvalidLimitRequestError(`quotas[${i}].period`, `repeats "${quota.period}"`);
     }
   }
   if (credits !== undefined) assertCreditPolicy(credits);
   if (chargeId !== undefined) assertChargeId(chargeId, 'chargeId');
+  return params;
 }
 
 /** Whether the request uses anything beyond the single rate/quota (the generic path). */

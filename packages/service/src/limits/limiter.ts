@@ -200,7 +200,7 @@ export class InvalidLimitRequestError extends Error {
   override readonly name = 'InvalidLimitRequestError';
   constructor(
     readonly field: string,
-    problem: string,
+    readonly problem: string,
   ) {
     super(`invalid limit request: ${field} ${problem}`);
   }

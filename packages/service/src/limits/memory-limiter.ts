@@ -7,7 +7,7 @@
  */
 import { createChargeMemory } from './charge-memory.js';
 import { creditBalanceAt, nextRefillMs, openingCreditBalance, survivesRefill, type CreditBalance } from './credits.js';
-import { gcraParams, gcraStep, type GcraOutcome, type GcraParams } from './gcra.js';
+import { gcraStep, type GcraOutcome } from './gcra.js';
 import {
   CREDITS_NAME,
   OUTCOME_ALLOWED,
@@ -143,7 +143,7 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
   /** The shared body of check and peek; `charge` false never writes. */
   function evaluate(request: Omit<LimitRequest, 'cost'>, cost: number, charge: boolean): LimitDecision {
     const params = validateLimitRequest(request, false);
-    if (hasLimitExtras(request)) validateLimitExtras(request);
+    const namedParams = hasLimitExtras(request) ? validateLimitExtras(request) : undefined;
     const { rate, quota, rates, quotas, credits } = request;
     if (rate === undefined && quota === undefined && rates === undefined && quotas === undefined && credits === undefined) return { allowed: true };
     const nowMs = now();
@@ -167,19 +167,19 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
       if (!rateOutcome.allowed) outcome = OUTCOME_RATE_LIMITED;
     }
 
-    let namedParams: GcraParams[] | undefined;
+    let namedKeys: string[] | undefined;
     let namedOutcomes: GcraOutcome[] | undefined;
-    if (rates !== undefined && rates.length > 0) {
-      namedParams = new Array<GcraParams>(rates.length);
+    if (rates !== undefined && namedParams !== undefined && rates.length > 0) {
+      namedKeys = new Array<string>(rates.length);
       namedOutcomes = new Array<GcraOutcome>(rates.length);
       for (let i = 0; i < rates.length; i++) {
         const policy = rates[i]!;
-        const p = gcraParams(policy);
+        const p = namedParams[i]!;
         const key = namedKey(policy.name, policy.windowSeconds);
         const stored = state?.named?.get(key);
         const step = gcraStep(stored, nowUs, p, charge);
         if (stored !== undefined && stored > nowUs + p.burst * p.emissionIntervalUs) state!.named!.set(key, nowUs + p.burst * p.emissionIntervalUs);
-        namedParams[i] = p;
+        namedKeys[i] = key;
         namedOutcomes[i] = step;
         if (!step.allowed && outcome === OUTCOME_ALLOWED) {
           outcome = OUTCOME_RATE_LIMITED;
@@ -217,7 +217,7 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
         if (rateOutcome !== undefined) state.tatUs = rateOutcome.tatUs;
         if (namedOutcomes !== undefined) {
           state.named ??= new Map();
-          for (let i = 0; i < namedOutcomes.length; i++) state.named.set(namedKey(rates![i]!.name, rates![i]!.windowSeconds), namedOutcomes[i]!.tatUs);
+          for (let i = 0; i < namedOutcomes.length; i++) state.named.set(namedKeys![i]!, namedOutcomes[i]!.tatUs);
         }
         if (cost > 0) {
           if (quota !== undefined) chargeQuota(state, quota.period, cost, nowMs);
@@ -233,9 +233,7 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
       if (rateOutcome !== undefined && rateOutcome.allowed) rateOutcome = gcraStep(storedTat(state), nowUs, params!, false);
       if (namedOutcomes !== undefined) {
         for (let i = 0; i < namedOutcomes.length; i++) {
-          if (!namedOutcomes[i]!.allowed) continue;
-          const policy = rates![i]!;
-          namedOutcomes[i] = gcraStep(state?.named?.get(namedKey(policy.name, policy.windowSeconds)), nowUs, namedParams![i]!, false);
+          if (namedOutcomes[i]!.allowed) namedOutcomes[i] = gcraStep(state?.named?.get(namedKeys![i]!), nowUs, namedParams![i]!, false);
         }
       }
     }

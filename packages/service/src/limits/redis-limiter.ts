@@ -8,7 +8,6 @@
  * about `commandTimeoutMs` instead of stalling verification.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { gcraParams } from './gcra.js';
 import {
   CREDITS_NAME,
   OUTCOME_CREDITS_EXHAUSTED,
@@ -160,7 +159,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
 
   async function run(request: Omit<LimitRequest, 'cost'>, cost: number, charge: boolean): Promise<LimitDecision> {
     const params = validateLimitRequest(request, false);
-    if (hasLimitExtras(request)) validateLimitExtras(request);
+    const namedParams = hasLimitExtras(request) ? validateLimitExtras(request) : undefined;
     const { rate, quota, rates, quotas, credits } = request;
     if (rate === undefined && quota === undefined && rates === undefined && quotas === undefined && credits === undefined) return { allowed: true };
     const chargeId = charge ? request.chargeId : undefined;
@@ -168,9 +167,10 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
     const nRates = (params === undefined ? 0 : 1) + (rates?.length ?? 0);
     argv.push(String(nRates));
     if (params !== undefined) argv.push('rate', String(params.emissionIntervalUs), String(params.burst));
-    if (rates !== undefined) {
-      for (const named of rates) {
-        const p = gcraParams(named);
+    if (rates !== undefined && namedParams !== undefined) {
+      for (let i = 0; i < rates.length; i++) {
+        const named = rates[i]!;
+        const p = namedParams[i]!;
         // Name and window in the key: revising one limit of a plan leaves the others' state alone.
         argv.push(`rate:${named.name}:${named.windowSeconds}`, String(p.emissionIntervalUs), String(p.burst));
       }

@@ -520,6 +520,10 @@ export function describeLimiterContract(label: string, harness: LimiterHarness):
       }
       await expect(l.restoreQuotaUsage(s, 'day', new Date(Number.NaN), 1)).rejects.toBeInstanceOf(InvalidLimitRequestError);
       await expect(l.restoreQuotaUsage(s, 'day', new Date(T0), -3)).rejects.toBeInstanceOf(InvalidLimitRequestError);
+      // The error names the list entry.
+      const twoRates = [{ name: 'a', limit: 1, windowSeconds: 1 }, { name: 'b', limit: 0, windowSeconds: 1 }];
+      await expect(l.check({ subject: s, rates: twoRates, cost: 1 })).rejects.toMatchObject({ field: 'rates[1].limit' });
+      await expect(l.check({ subject: s, quotas: [{ limit: 1, period: 'week' }], cost: 1 } as unknown as LimitRequest)).rejects.toMatchObject({ field: 'quotas[0].period' });
       const credits = { initial: 1, refill: null };
       await expect(l.addCredits({ subject: s, credits, amount: 1, topUpId: '' })).rejects.toBeInstanceOf(InvalidLimitRequestError);
       await expect(l.addCredits({ subject: s, credits, amount: -1, topUpId: 't' })).rejects.toBeInstanceOf(InvalidLimitRequestError);
