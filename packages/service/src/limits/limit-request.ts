@@ -173,3 +173,10 @@ export function validateCreditRestore(restore: CreditRestore): void {
   assertUnits(restore.spent, 'spent');
   assertDate(restore.windowStart, 'windowStart');
 }
+
+/** A limiter option that must be a positive whole number of milliseconds (or entries). */
+export function positiveOption(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}

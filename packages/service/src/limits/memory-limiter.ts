@@ -27,6 +27,7 @@ import {
   assertSubject,
   assertUnits,
   hasLimitExtras,
+  positiveOption,
   validateCreditRestore,
   validateLimitExtras,
   validateLimitRequest,
@@ -105,7 +106,10 @@ const namedKey = (name: string, windowSeconds: number) => `${name}:${windowSecon
 export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryLimiter {
   const now = options.now ?? Date.now;
   const subjects = new Map<string, SubjectState>();
-  const charges = createChargeMemory(options.chargeRetentionMs ?? 86_400_000, options.maxRememberedCharges ?? 100_000);
+  const charges = createChargeMemory(
+    positiveOption(options.chargeRetentionMs, 86_400_000, 'chargeRetentionMs'),
+    positiveOption(options.maxRememberedCharges, 100_000, 'maxRememberedCharges'),
+  );
 
   function storedTat(state: SubjectState | undefined): number | undefined {
     return state === undefined || state.tatUs === 0 ? undefined : state.tatUs;

@@ -26,6 +26,7 @@ import {
   assertSubject,
   assertUnits,
   hasLimitExtras,
+  positiveOption,
   validateCreditRestore,
   validateLimitExtras,
   validateLimitRequest,
@@ -121,7 +122,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
   client.defineCommand('keyledgerLimitRestore', { numberOfKeys: 1, lua: RESTORE_SCRIPT });
   client.defineCommand('keyledgerCreditTopUp', { numberOfKeys: 1, lua: TOP_UP_SCRIPT });
   client.defineCommand('keyledgerCreditRestore', { numberOfKeys: 1, lua: RESTORE_CREDITS_SCRIPT });
-  const chargeRetention = String(options.chargeRetentionMs ?? 86_400_000);
+  const chargeRetention = String(positiveOption(options.chargeRetentionMs, 86_400_000, 'chargeRetentionMs'));
   const commands = client as unknown as LimiterCommands;
 
   let readyWait: Promise<boolean> | undefined;

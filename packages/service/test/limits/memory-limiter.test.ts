@@ -63,6 +63,11 @@ describe('memory limiter: credits and chargeIds', () => {
     await limiter.close();
   });
 
+  it('refuses a retention or bound that is not a positive integer', () => {
+    expect(() => createMemoryLimiter({ chargeRetentionMs: 0 })).toThrow(/chargeRetentionMs/);
+    expect(() => createMemoryLimiter({ maxRememberedCharges: 1.5 })).toThrow(/maxRememberedCharges/);
+  });
+
   it('the sweep keeps credit balances (money, not idle state)', async () => {
     let clock = Date.parse('2026-03-14T15:09:26.000Z');
     const limiter = createMemoryLimiter({ now: () => clock });
