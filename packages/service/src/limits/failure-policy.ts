@@ -3,7 +3,16 @@
  * default for paid quotas) or fail open (admit, for availability). Either way the decision is marked
  * `degraded` so the caller can say so, and onError lets it log and count the incident.
  */
-import { LimiterUnavailableError, type LimitDecision, type LimitRequest, type Limiter, type QuotaPeriod } from './limiter.js';
+import {
+  LimiterUnavailableError,
+  type CreditRestore,
+  type CreditTopUp,
+  type CreditTopUpResult,
+  type LimitDecision,
+  type LimitRequest,
+  type Limiter,
+  type QuotaPeriod,
+} from './limiter.js';
 
 export interface FailurePolicyOptions {
   mode: 'closed' | 'open';
@@ -57,6 +66,23 @@ export function withFailurePolicy(limiter: Limiter, options: FailurePolicyOption
         await limiter.restoreQuotaUsage(subject, period, windowStart, units);
       } catch (error) {
         // Restoring happens at start-up; silently losing usage would over-admit, so the caller decides.
+        if (error instanceof LimiterUnavailableError) report(onError, error);
+        throw error;
+      }
+    },
+    async addCredits(topUp: CreditTopUp): Promise<CreditTopUpResult> {
+      try {
+        return await limiter.addCredits(topUp);
+      } catch (error) {
+        // A lost top-up would refuse credits the consumer paid for: the caller must retry it.
+        if (error instanceof LimiterUnavailableError) report(onError, error);
+        throw error;
+      }
+    },
+    async restoreCredits(restore: CreditRestore): Promise<void> {
+      try {
+        await limiter.restoreCredits(restore);
+      } catch (error) {
         if (error instanceof LimiterUnavailableError) report(onError, error);
         throw error;
       }

@@ -5,3 +5,12 @@ export { rateLimitHeaders, type RateLimitHeaderFields } from './rate-limit-heade
 export { createMemoryLimiter, type MemoryLimiter, type MemoryLimiterOptions } from './memory-limiter.js';
 export { createRedisLimiter, type RedisLimiter, type RedisLimiterOptions } from './redis-limiter.js';
 export { withFailurePolicy, type FailurePolicyOptions } from './failure-policy.js';
+export {
+  MAX_CREDIT_BALANCE,
+  creditBalanceAt,
+  nextRefillMs,
+  openingCreditBalance,
+  periodIndex,
+  survivesRefill,
+  type CreditBalance,
+} from './credits.js';

@@ -1,6 +1,7 @@
 /**
- * The limiter port: rate limits (GCRA) and quotas (UTC calendar windows) for one subject (a key id).
- * Policies travel with every call, so an override recorded a moment ago applies to the next call.
+ * The limiter port: rate limits (GCRA), quotas (UTC calendar windows) and prepaid credits for one
+ * subject (a key id). Policies travel with every call, so an override or a plan revision recorded a
+ * moment ago applies to the next call. A check charges every limit it names, or none.
  */
 
 /** `limit` requests per `windowSeconds` (GCRA); `burst` = how many may arrive at once (default: `limit`). */
@@ -10,7 +11,41 @@ export interface RateLimitPolicy {
   burst?: number;
 }
 
+/**
+ * One of several rate limits of a plan (e.g. "burst" 20/s and "sustained" 5000/h). Its state is
+ * kept per name and window, so revising one limit of a plan never disturbs another's state.
+ */
+export interface NamedRateLimitPolicy extends RateLimitPolicy {
+  /** `^[a-z][a-z0-9_-]{0,31}$`, distinct within one request. */
+  name: string;
+}
+
 export type QuotaPeriod = 'minute' | 'hour' | 'day' | 'month';
+
+export type CreditRefillMode = 'add' | 'reset';
+
+/** At each UTC calendar `period` boundary: `add` adds `amount` (unused credits carry over), `reset` sets the balance to `amount`. */
+export interface CreditRefill {
+  amount: number;
+  period: QuotaPeriod;
+  mode: CreditRefillMode;
+}
+
+/**
+ * Prepaid credits: each allowed check spends `cost`; a check that would take the balance below zero
+ * is refused. The balance starts at `initial` in the refill period containing `sinceMs` and is
+ * refilled lazily, exactly, per period boundary crossed since then.
+ */
+export interface CreditPolicy {
+  initial: number;
+  refill: CreditRefill | null;
+  /**
+   * When this credit account began (epoch ms; e.g. when the key joined the plan). Only read when the
+   * limiter holds no state for the subject yet (first use, or the memory limiter after a restart), so
+   * refills since then are counted; omitted = now.
+   */
+  sinceMs?: number;
+}
 
 /** Calendar windows in UTC; units consumed = `cost` per call. */
 export interface QuotaPolicy {
@@ -21,10 +56,23 @@ export interface QuotaPolicy {
 export interface LimitRequest {
   /** The key id. */
   subject: string;
+  /** A single unnamed rate limit (reported as `rate`, refused first). */
   rate?: RateLimitPolicy;
+  /** A single quota (reported as `quota`). */
   quota?: QuotaPolicy;
-  /** Quota units, an integer >= 0; the rate limit always counts 1 per call. */
+  /** Named rate limits, checked after `rate` in this order (at most 16). */
+  rates?: readonly NamedRateLimitPolicy[];
+  /** Further quotas, checked after `quota` in this order; all periods (with `quota`'s) distinct. */
+  quotas?: readonly QuotaPolicy[];
+  credits?: CreditPolicy;
+  /** Quota units and credits spent, an integer >= 0; every rate limit always counts 1 per call. */
   cost: number;
+  /**
+   * Makes the check idempotent: a retry with the same subject and chargeId within the retention
+   * window gets the first (charged) decision back, marked `replayed`, and charges nothing again.
+   * 1-128 visible ASCII characters. Refused checks charged nothing and are not remembered.
+   */
+  chargeId?: string;
 }
 
 export interface RateState {
@@ -38,6 +86,20 @@ export interface RateState {
   retryAfterSeconds?: number;
 }
 
+export interface NamedRateState extends RateState {
+  name: string;
+}
+
+export interface CreditState {
+  /** Credits left (after this call when it was charged). */
+  balance: number;
+  /** Next refill boundary; null without a refill. */
+  refillAt: Date | null;
+  refill: CreditRefill | null;
+}
+
+export type LimitRefusal = 'RATE_LIMITED' | 'QUOTA_EXCEEDED' | 'CREDITS_EXHAUSTED';
+
 export interface QuotaState {
   limit: number;
   remaining: number;
@@ -50,9 +112,21 @@ export interface QuotaState {
 
 export interface LimitDecision {
   allowed: boolean;
-  code?: 'RATE_LIMITED' | 'QUOTA_EXCEEDED';
+  code?: LimitRefusal;
+  /**
+   * Which limit refused, when it came from `rates` (its name), `quotas` (`quota-<period>`) or
+   * `credits` (`credits`). Absent for the single `rate` / `quota`, whose code already says it.
+   */
+  refusedBy?: string;
   rate?: RateState;
   quota?: QuotaState;
+  /** In the order of the request's `rates`. */
+  rates?: NamedRateState[];
+  /** In the order of the request's `quotas`. */
+  quotas?: QuotaState[];
+  credits?: CreditState;
+  /** The first decision for this chargeId, answered again; nothing was charged by this call. */
+  replayed?: true;
   /**
    * Set only by `withFailurePolicy` when the limiter store was unavailable and the decision was made
    * by the configured failure mode instead of by the limits.
@@ -62,7 +136,10 @@ export interface LimitDecision {
 
 export interface Limiter {
   readonly kind: 'memory' | 'redis';
-  /** Charges rate (1) and quota (cost) atomically, or nothing if either would be exceeded; rate is checked first (its code wins). */
+  /**
+   * Charges every rate limit (1), every quota (cost) and the credits (cost) atomically, or nothing if
+   * any would be exceeded. Order of refusal: rate, rates (in order), quota, quotas (in order), credits.
+   */
   check(request: LimitRequest): Promise<LimitDecision>;
   /** Current state without charging anything. */
   peek(request: Omit<LimitRequest, 'cost'>): Promise<LimitDecision>;
@@ -72,7 +149,42 @@ export interface Limiter {
    * inside the window: it is mapped to the window that contains it.
    */
   restoreQuotaUsage(subject: string, period: QuotaPeriod, windowStart: Date, units: number): Promise<void>;
+  /**
+   * Adds purchased credits, once per `topUpId` per subject (several instances may report the same
+   * ledger event; ids are remembered for good). `at` = when the top-up happened: in `reset` mode a
+   * top-up from an earlier refill period is gone with that period's reset and is only marked seen.
+   */
+  addCredits(topUp: CreditTopUp): Promise<CreditTopUpResult>;
+  /**
+   * Restores credits already spent (after a restart of the memory limiter, from the ledger):
+   * subtracts `spent` from the balance (never below zero). In `reset` mode only spending inside the
+   * current refill period counts (`windowStart` = any instant of the period it was spent in); in
+   * `add` mode (and without refill) every period counts. Not idempotent: call once per period.
+   */
+  restoreCredits(restore: CreditRestore): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface CreditTopUp {
+  subject: string;
+  credits: CreditPolicy;
+  amount: number;
+  /** 1-128 visible ASCII characters, e.g. the ledger event id. */
+  topUpId: string;
+  at?: Date;
+}
+
+export interface CreditTopUpResult {
+  /** False when this topUpId was seen before (or belongs to an ended `reset` period). */
+  applied: boolean;
+  balance: number;
+}
+
+export interface CreditRestore {
+  subject: string;
+  credits: CreditPolicy;
+  spent: number;
+  windowStart: Date;
 }
 
 /** The limiter store (Redis) is unreachable, timed out or refused the command; nothing was charged. */
@@ -88,7 +200,7 @@ export class InvalidLimitRequestError extends Error {
   override readonly name = 'InvalidLimitRequestError';
   constructor(
     readonly field: string,
-    problem: string,
+    readonly problem: string,
   ) {
     super(`invalid limit request: ${field} ${problem}`);
   }

@@ -252,6 +252,8 @@ export function timedLimiter(limiter: Limiter, metrics: Metrics): Limiter {
       }
     },
     restoreQuotaUsage: (subject, period, windowStart, units) => limiter.restoreQuotaUsage(subject, period, windowStart, units),
+    addCredits: (request) => limiter.addCredits(request),
+    restoreCredits: (request) => limiter.restoreCredits(request),
     close: () => limiter.close(),
   };
 }

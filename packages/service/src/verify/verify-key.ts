@@ -47,7 +47,8 @@ export function createKeyVerifier({ keys, limiter, now = Date.now }: VerifyDeps)
     if (state.rateLimit) limitRequest.rate = state.rateLimit;
     if (state.quota) limitRequest.quota = state.quota;
     const decision = await limiter.check(limitRequest);
-    const code: VerifyCode = decision.allowed ? 'VALID' : (decision.code ?? 'RATE_LIMITED');
+    // This verifier passes no credits, so CREDITS_EXHAUSTED cannot come back yet (the lead adds it to VerifyCode with plans).
+    const code: VerifyCode = decision.allowed ? 'VALID' : (decision.code as Exclude<typeof decision.code, 'CREDITS_EXHAUSTED'>) ?? 'RATE_LIMITED';
     return {
       response: answer(code, state, decision),
       decision,

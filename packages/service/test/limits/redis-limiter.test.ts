@@ -99,6 +99,72 @@ describe.skipIf(!url)('redis limiter (needs KEYLEDGER_TEST_REDIS_URL; skipped wh
       expect(state.rate?.remaining).toBe(30 - allowed);
     });
 
+    it('three instances sharing Redis: 200 concurrent credit checks of cost 1 on a balance of 50 admit exactly 50', async () => {
+      fresh();
+      const instances = [open(), open(), open()];
+      const request = { subject: 'key_shared_credits', credits: { initial: 50, refill: null }, rates: [{ name: 'hourly', limit: 1000, windowSeconds: 3600 }], cost: 1 };
+      const decisions = await Promise.all(Array.from({ length: 200 }, (_, i) => instances[i % 3]!.check(request)));
+      expect(countAllowed(decisions)).toBe(50);
+      const state = await instances[2]!.peek(request);
+      expect(state.credits?.balance).toBe(0);
+      // The refused 150 charged no rate either.
+      expect(state.rates?.[0]?.remaining).toBe(1000 - 50);
+      console.log(`credits across 3 instances: ${countAllowed(decisions)} of 200 admitted on a balance of 50`);
+    });
+
+    it('three instances racing with one chargeId charge once, and the others answer the first decision', async () => {
+      fresh();
+      const instances = [open(), open(), open()];
+      const request = { subject: 'key_charge_race', quota: { limit: 1000, period: 'day' as const }, credits: { initial: 1000, refill: null }, cost: 7 };
+      const decisions = await Promise.all(Array.from({ length: 30 }, (_, i) => instances[i % 3]!.check({ ...request, chargeId: `race-${i % 2}` })));
+      expect(decisions.filter((d) => d.replayed !== true)).toHaveLength(2);
+      expect(await instances[0]!.peek(request)).toMatchObject({ quota: { used: 14 }, credits: { balance: 986 } });
+      const firsts = new Map(decisions.filter((d) => d.replayed !== true).map((d) => [d.quota?.used, d]));
+      for (const replayed of decisions.filter((d) => d.replayed === true)) {
+        const first = firsts.get(replayed.quota?.used);
+        expect(replayed).toEqual({ ...first, replayed: true });
+      }
+    });
+
+    it('three instances reporting one top-up apply it once', async () => {
+      fresh();
+      const instances = [open(), open(), open()];
+      const credits = { initial: 0, refill: { amount: 5, period: 'month' as const, mode: 'add' as const } };
+      const results = await Promise.all(
+        Array.from({ length: 9 }, (_, i) => instances[i % 3]!.addCredits({ subject: 'key_topup', credits, amount: 100, topUpId: 'evt_topup_1' })),
+      );
+      expect(results.filter((r) => r.applied)).toHaveLength(1);
+      expect((await instances[1]!.peek({ subject: 'key_topup', credits })).credits?.balance).toBe(100);
+    });
+
+    it('a chargeId is forgotten after its retention (a real Redis TTL)', async () => {
+      fresh();
+      const limiter = createRedisLimiter({ url: url!, keyPrefix, commandTimeoutMs: 2000, chargeRetentionMs: 200 });
+      opened.push(limiter);
+      const request = { subject: 'key_retention', quota: { limit: 10, period: 'day' as const }, cost: 1, chargeId: 'short-lived' };
+      await limiter.check(request);
+      expect((await limiter.check(request)).replayed).toBe(true);
+      const ttl = await admin.pttl(`${keyPrefix}{key_retention}:charge:short-lived`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(200);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const again = await limiter.check(request);
+      expect(again.replayed).toBeUndefined();
+      expect(again.quota?.used).toBe(2);
+    });
+
+    it('keys: named rate state per name and window, credits and top-up ids without expiry', async () => {
+      fresh();
+      const limiter = open();
+      await limiter.check({ subject: 'key_named', rates: [{ name: 'burst', limit: 20, windowSeconds: 1 }, { name: 'sustained', limit: 5000, windowSeconds: 3600 }], credits: { initial: 9, refill: null }, cost: 2 });
+      await limiter.addCredits({ subject: 'key_named', credits: { initial: 9, refill: null }, amount: 1, topUpId: 'evt_9' });
+      const keys = (await admin.keys(`${keyPrefix}*`)).map((k) => k.slice(keyPrefix.length)).sort();
+      expect(keys).toEqual(['{key_named}:credits', '{key_named}:rate:burst:1', '{key_named}:rate:sustained:3600', '{key_named}:topups']);
+      expect(await admin.hget(`${keyPrefix}{key_named}:credits`, 'b')).toBe('8');
+      expect(await admin.pttl(`${keyPrefix}{key_named}:credits`)).toBe(-1);
+      expect(await admin.pttl(`${keyPrefix}{key_named}:rate:burst:1`)).toBeGreaterThan(0);
+    });
+
     it('recovers after the window passes in real time (windowSeconds = 1)', async () => {
       fresh();
       const limiter = open();
@@ -149,6 +215,10 @@ describe('redis limiter: unavailable store', () => {
     await expectUnavailable(limiter);
     await expect(limiter.peek(request)).rejects.toBeInstanceOf(LimiterUnavailableError);
     await expect(limiter.restoreQuotaUsage('key_down', 'day', new Date(), 3)).rejects.toBeInstanceOf(LimiterUnavailableError);
+    const credits = { initial: 5, refill: null };
+    await expect(limiter.addCredits({ subject: 'key_down', credits, amount: 5, topUpId: 'evt_down' })).rejects.toBeInstanceOf(LimiterUnavailableError);
+    await expect(limiter.restoreCredits({ subject: 'key_down', credits, spent: 1, windowStart: new Date() })).rejects.toBeInstanceOf(LimiterUnavailableError);
+    await expect(limiter.check({ ...request, credits, chargeId: 'c1' })).rejects.toBeInstanceOf(LimiterUnavailableError);
   });
 
   describe('a hung server (accepts connections, never answers)', () => {
@@ -202,6 +272,11 @@ describe('redis limiter: unavailable store', () => {
       // Restoring usage must not be silently dropped: it is reported and rethrown.
       await expect(closed.restoreQuotaUsage('key_down', 'day', new Date(), 1)).rejects.toBeInstanceOf(LimiterUnavailableError);
       expect(errors).toHaveLength(4);
+      // So must top-ups and restored credits: reported and rethrown, for the caller to retry.
+      const credits = { initial: 5, refill: null };
+      await expect(closed.addCredits({ subject: 'key_down', credits, amount: 5, topUpId: 'evt_down' })).rejects.toBeInstanceOf(LimiterUnavailableError);
+      await expect(open.restoreCredits({ subject: 'key_down', credits, spent: 1, windowStart: new Date() })).rejects.toBeInstanceOf(LimiterUnavailableError);
+      expect(errors).toHaveLength(6);
     });
   });
 });
