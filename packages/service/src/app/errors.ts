@@ -59,3 +59,19 @@ export const notYetApplied = (checkpoint: string, resource: string, timeoutMs: n
     { written: true, checkpoint, resource },
     { 'retry-after': '1' },
   );
+
+/**
+ * A stream holds an event this version cannot fold (a newer keyledger wrote it during a rolling
+ * deploy). Deciding on the part it understands could undo what the newer version recorded, so
+ * the command is refused for now: an upgraded instance (the retry) can decide it.
+ */
+export const writtenByNewerVersion = (stream: string, type: string, reason: string) =>
+  new AppError(
+    503,
+    PROBLEM_TYPES.unavailable,
+    'Written by a newer keyledger',
+    `${stream} holds a ${type} event this version of keyledger cannot apply (${reason.replace('_', ' ')}); ` +
+      'nothing was written; retry, and an upgraded instance will answer',
+    {},
+    { 'retry-after': '5' },
+  );

@@ -32,6 +32,7 @@ import {
 } from '../domain/keys/index.js';
 import { deriveKey, generateKey, newKeyId } from '../domain/key-material.js';
 import type { EventStore, RecordedEvent } from '../store/port.js';
+import { classifyEvent } from '../projections/event-kinds.js';
 import type { ProjectionRunner } from '../projections/runner.js';
 import {
   CommandHandler,
@@ -40,7 +41,7 @@ import {
   type Decider,
   type LoadedStream,
 } from './command-handler.js';
-import { notFound } from './errors.js';
+import { notFound, writtenByNewerVersion } from './errors.js';
 import { handleIdempotently, type IdempotencyContext } from './idempotency.js';
 import { deterministicKeyId } from './ids.js';
 
@@ -103,7 +104,10 @@ type KeyStream = LoadedStream<KeyState | null>;
 export const keyDecider: Decider<KeyState | null> = {
   initialState: () => null,
   evolve: (state, recorded) => {
-    const { event, ...at } = toDomain(recorded);
+    // The projections skip what they do not know; a command must not decide on half a stream.
+    const classified = classifyEvent(recorded);
+    if (classified.kind === 'skip') throw writtenByNewerVersion(recorded.stream, recorded.type, classified.reason);
+    const { event, ...at } = toDomain(classified.event);
     return evolve(state, event, at);
   },
 };

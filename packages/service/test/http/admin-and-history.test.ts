@@ -39,6 +39,14 @@ describe('events this version cannot apply', () => {
     expect((await h.verify({ key: other.secret })).body.code).toBe('REVOKED');
     expect((await h.verify({ key: key.secret })).body.code).toBe('VALID');
 
+    // A command is not decided on half a stream: a key holding a newer version's event is left to
+    // an upgraded instance (503, Retry-After, nothing written).
+    const refused = await h.call('POST', `/v1/keys/${key.id}/suspend`, { reason: 'mine' });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(503);
+    expect(refused.headers['retry-after']).toBe('5');
+    expect(refused.body.detail).toMatch(/KeyFrozen event this version of keyledger cannot apply \(unknown type\); nothing was written/);
+    expect((await h.call('GET', `/v1/keys/${key.id}/history`)).body.entries).toHaveLength(3);
+
     const history = await h.call('GET', `/v1/keys/${key.id}/history`);
     expect(history.status).toBe(200);
     expect(history.body.entries.map((e: { type: string }) => e.type)).toEqual(['KeyIssued', 'KeyFrozen', 'KeySuspended']);
