@@ -81,9 +81,7 @@ export async function appendEvents(
       });
       row = result.rows[0];
     } catch (error) {
-      // A concurrent append stored one of these ids between the function's check and its insert.
-      const pgError = error as { code?: string; constraint?: string };
-      if (pgError.code !== '23505' || pgError.constraint !== EVENT_ID_CONSTRAINT) throw error;
+      if (!isDuplicateIdRace(error)) throw error;
     }
     if (row?.status === 'ok') {
       const transactionId = row.transaction_id as string;
@@ -177,8 +175,7 @@ export async function appendEventsToStreams(
       });
       row = result.rows[0];
     } catch (error) {
-      const pgError = error as { code?: string; constraint?: string };
-      if (pgError.code !== '23505' || pgError.constraint !== EVENT_ID_CONSTRAINT) throw error;
+      if (!isDuplicateIdRace(error)) throw error;
     }
     if (row?.status === 'ok') {
       const positions = row.positions ?? [];
@@ -217,4 +214,10 @@ export async function appendEventsToStreams(
     if (streams) return { streams, checkpoint: lastCheckpoint(streams, compareCheckpoints) };
   }
   throw new EventStoreError('multi-stream append kept reporting duplicate ids that are not stored');
+}
+
+/** A concurrent append stored one of these ids between the function's check and its insert. */
+function isDuplicateIdRace(error: unknown): boolean {
+  const pgError = error as { code?: string; constraint?: string };
+  return pgError.code === '23505' && pgError.constraint === EVENT_ID_CONSTRAINT;
 }
