@@ -337,7 +337,7 @@ export interface components {
          * @description Management permission; admin implies all others
          * @enum {string}
          */
-        PermissionInput: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "metrics:read" | "admin";
+        PermissionInput: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "metrics:read" | "consumers:read" | "consumers:write" | "plans:read" | "plans:write" | "billing:read" | "audit:read" | "webhooks:read" | "webhooks:write" | "leaks:write" | "admin";
         CidrInput: string;
         /** @description A vetting check, e.g. email_verified, terms_accepted, bot_check_passed, identity_reviewed */
         CheckNameInput: string;
@@ -868,7 +868,7 @@ export interface components {
          * @description Management permission; admin implies all others
          * @enum {string}
          */
-        Permission: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "metrics:read" | "admin";
+        Permission: "keys:read" | "keys:write" | "keys:verify" | "events:read" | "metrics:read" | "consumers:read" | "consumers:write" | "plans:read" | "plans:write" | "billing:read" | "audit:read" | "webhooks:read" | "webhooks:write" | "leaks:write" | "admin";
         Cidr: string;
         /** @description A vetting check, e.g. email_verified, terms_accepted, bot_check_passed, identity_reviewed */
         CheckName: string;
