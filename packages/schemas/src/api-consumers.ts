@@ -12,6 +12,7 @@ import {
   Networks,
   Price,
 } from './consumers.js';
+import { HistoryEntry, Key, KeyStatus } from './api.js';
 import { VerifyCodeValues } from './events.js';
 import { Quota } from './limits.js';
 import { EndpointRule, Scope } from './scopes.js';
@@ -73,6 +74,8 @@ export const ConsumerList = z.object({ items: z.array(Consumer), nextCursor: z.s
 export const ListConsumersQuery = z
   .object({
     status: ConsumerStatus.optional(),
+    /** Consumers holding at least one key on this plan. */
+    planId: PlanId.optional(),
     createdFrom: Instant.optional(),
     createdTo: Instant.optional(),
     cursor: Cursor.optional(),
@@ -215,3 +218,32 @@ export type DefinePlanRequest = z.infer<typeof DefinePlanRequest>;
 export type Plan = z.infer<typeof Plan>;
 export type KeyRequest = z.infer<typeof KeyRequest>;
 export type UsageReport = z.infer<typeof UsageReport>;
+
+/** `?at=`: the state as of an instant, folded from the ledger. */
+export const AtQuery = z.object({ at: Instant.optional() }).strict();
+
+/** One aggregate's events as history entries (consumer, plan, key request). */
+export const AggregateHistory = z
+  .object({ id: z.string(), entries: z.array(HistoryEntry) })
+  .meta({ id: 'AggregateHistory' });
+
+export const KeyRequestList = z.object({ items: z.array(KeyRequest), nextCursor: z.string().nullable() }).meta({ id: 'KeyRequestList' });
+
+export const ListKeyRequestsQuery = z
+  .object({
+    status: KeyRequestStatus.optional(),
+    consumerId: ConsumerId.optional(),
+    createdFrom: Instant.optional(),
+    createdTo: Instant.optional(),
+    cursor: Cursor.optional(),
+    limit: Limit,
+  })
+  .strict();
+
+export const ClaimedKeyRequest = z
+  .object({ request: KeyRequest, key: Key, secret: z.string().meta({ description: 'The key, shown once' }) })
+  .meta({ id: 'ClaimedKeyRequest' });
+
+export const ConsumerKeysQuery = z
+  .object({ status: KeyStatus.optional(), cursor: Cursor.optional(), limit: Limit })
+  .strict();

@@ -1,4 +1,5 @@
 /** Request and response bodies of the HTTP API. Unknown fields are rejected (`strict`). */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ConsumerId, Instant, JsonValue, KeyId, Meta, PlanId, Reason } from './common.js';
 import { Actor, Environment, EventMetadata, KeyKind, VerifyCodeValues } from './events.js';
@@ -183,9 +184,28 @@ export const VerifyRequest = z
     scopes: z.array(Scope).max(50).optional(),
     endpoint: z.object({ method: z.string().min(1).max(16), path: z.string().min(1).max(2048) }).strict().optional(),
     cost: z.int().min(0).max(1_000_000).default(1),
+    /** The caller's client address, checked against the consumer's, plan's and key's allowed networks. */
+    clientIp: z.string().max(64).refine((value) => isIP(value) !== 0, 'must be an IPv4 or IPv6 address').optional(),
+    /**
+     * Makes the charge idempotent: a retry with the same id (per key) is answered with the first
+     * outcome and charges nothing again, on every instance.
+     */
+    chargeId: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 visible ASCII characters').optional(),
   })
   .strict()
   .meta({ id: 'VerifyRequest' });
+
+/** Which rule a FORBIDDEN answer broke. */
+export const ForbiddenReason = z.enum(['scope', 'endpoint', 'network']).meta({ id: 'ForbiddenReason' });
+export type ForbiddenReason = z.infer<typeof ForbiddenReason>;
+
+export const NamedRateState = z
+  .object({ name: z.string(), limit: z.int(), remaining: z.int(), resetSeconds: z.number() })
+  .meta({ id: 'NamedRateState' });
+
+export const CreditsState = z
+  .object({ remaining: z.int(), refillAt: Instant.nullable() })
+  .meta({ id: 'CreditsState' });
 
 export const RateState = z
   .object({ limit: z.int(), remaining: z.int(), resetSeconds: z.number() })
@@ -204,7 +224,24 @@ export const VerifyResponse = z
     scopes: z.array(Scope),
     meta: Meta.nullable(),
     expiresAt: Instant.nullable(),
-    limits: z.object({ rate: RateState.nullable(), quota: QuotaState.nullable() }),
+    limits: z.object({
+      rate: RateState.nullable(),
+      quota: QuotaState.nullable(),
+      /** The plan's named rate limits, in the plan's order (empty without a plan). */
+      rates: z.array(NamedRateState),
+      credits: CreditsState.nullable(),
+    }),
+    /** The usage plan and the version whose terms this answer applied; null for a key without a plan. */
+    plan: z.object({ id: PlanId, version: z.int() }).nullable(),
+    /** For FORBIDDEN: which rule refused (scope, endpoint or network); null otherwise. */
+    reason: ForbiddenReason.nullable(),
+    /** True when this answer repeats the first outcome of the same chargeId (nothing charged again). */
+    replayed: z.boolean(),
+    /**
+     * True when the key's consumer is registered: its status and allowed networks apply to the key
+     * (a cache must then follow the consumer's events too, or ask every time).
+     */
+    consumerRegistered: z.boolean(),
     checkpoint: AppliedCheckpoint,
   })
   .meta({ id: 'VerifyResponse' });

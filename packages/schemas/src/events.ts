@@ -92,6 +92,7 @@ export const VerifyCodeValues = [
   'FORBIDDEN',
   'RATE_LIMITED',
   'QUOTA_EXCEEDED',
+  'CREDITS_EXHAUSTED',
 ] as const;
 
 /** Verifications of one key aggregated over one interval; quotas and bills rebuild from these. */

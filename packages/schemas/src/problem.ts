@@ -46,6 +46,7 @@ export const PROBLEM_TYPES = {
   idempotencyInFlight: 'https://keyledger.dev/problems/idempotency-key-in-flight',
   rateLimited: 'https://keyledger.dev/problems/rate-limited',
   quotaExceeded: 'https://keyledger.dev/problems/quota-exceeded',
+  creditsExhausted: 'https://keyledger.dev/problems/credits-exhausted',
   invalidKey: 'https://keyledger.dev/problems/invalid-key',
   unavailable: 'https://keyledger.dev/problems/unavailable',
   notYetApplied: 'https://keyledger.dev/problems/written-not-yet-applied',

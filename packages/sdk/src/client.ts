@@ -9,7 +9,27 @@ import { idempotencyKeyFor, ifMatchHeader } from './idempotency.js';
 import { backoffDelay, type BackoffPolicy, DEFAULT_BACKOFF, type RetryClass, shouldRetry, sleep } from './retry.js';
 import { type HttpMethod, type HttpResponse, type Query, Transport } from './transport.js';
 import type {
+  AggregateHistory,
   CallOptions,
+  ClaimedKeyRequest,
+  Consumer,
+  ConsumerKeysQuery,
+  ConsumerList,
+  CreatedKeyRequest,
+  CreateKeyRequestBody,
+  DecisionRequest,
+  DefinePlanRequest,
+  KeyRequest,
+  KeyRequestList,
+  ListConsumersQuery,
+  ListKeyRequestsQuery,
+  ListPlansQuery,
+  Plan,
+  PlanList,
+  RecordCheckRequest,
+  RegisterConsumerRequest,
+  RevisePlanRequest,
+  UsageReport,
   EventPage,
   EventsQuery,
   IssuedKey,
@@ -73,6 +93,53 @@ export interface KeyledgerClient {
     rotate(id: string, body: RotateKeyRequest, opts?: CallOptions): Promise<RotatedKey>;
     history(id: string, opts?: CallOptions): Promise<KeyHistory>;
   };
+  consumers: {
+    /** POST /v1/consumers: registered as `pending`. */
+    register(body: RegisterConsumerRequest, opts?: CallOptions): Promise<Consumer>;
+    get(id: string, opts?: CallOptions): Promise<Consumer>;
+    /** GET /v1/consumers/{id}?at=: the consumer as it was at an instant. */
+    at(id: string, at: Date | string, opts?: CallOptions): Promise<Consumer>;
+    list(query?: ListConsumersQuery, opts?: CallOptions): Promise<ConsumerList>;
+    /** POST /v1/consumers/{id}/checks: records a vetting check and its evidence. */
+    recordCheck(id: string, body: RecordCheckRequest, opts?: CallOptions): Promise<Consumer>;
+    approve(id: string, body?: DecisionRequest, opts?: CallOptions): Promise<Consumer>;
+    reject(id: string, body?: DecisionRequest, opts?: CallOptions): Promise<Consumer>;
+    /** Every key of the consumer verifies SUSPENDED until it is reinstated. */
+    suspend(id: string, body?: DecisionRequest, opts?: CallOptions): Promise<Consumer>;
+    reinstate(id: string, body?: DecisionRequest, opts?: CallOptions): Promise<Consumer>;
+    /** Final: every key of the consumer is revoked. */
+    close(id: string, body?: DecisionRequest, opts?: CallOptions): Promise<Consumer>;
+    history(id: string, opts?: CallOptions): Promise<AggregateHistory>;
+    keys(id: string, query?: ConsumerKeysQuery, opts?: CallOptions): Promise<KeyList>;
+    /** POST /v1/consumers/{id}/key-requests: the answer carries the one-time `claimToken`. */
+    requestKey(id: string, body: CreateKeyRequestBody, opts?: CallOptions): Promise<CreatedKeyRequest>;
+    /** GET /v1/consumers/{id}/usage?period=YYYY-MM. */
+    usage(id: string, period: string, opts?: CallOptions): Promise<UsageReport>;
+    /** The same report as CSV (format=csv). */
+    usageCsv(id: string, period: string, opts?: CallOptions): Promise<string>;
+  };
+  plans: {
+    define(body: DefinePlanRequest, opts?: CallOptions): Promise<Plan>;
+    get(id: string, opts?: CallOptions): Promise<Plan>;
+    /** The version in force at an instant. */
+    at(id: string, at: Date | string, opts?: CallOptions): Promise<Plan>;
+    list(query?: ListPlansQuery, opts?: CallOptions): Promise<PlanList>;
+    /** A new numbered version, in force at once for every key on the plan. */
+    revise(id: string, body: RevisePlanRequest, opts?: CallOptions): Promise<Plan>;
+    retire(id: string, body?: DecisionRequest, opts?: CallOptions): Promise<Plan>;
+    history(id: string, opts?: CallOptions): Promise<AggregateHistory>;
+    usage(id: string, period: string, opts?: CallOptions): Promise<UsageReport>;
+    usageCsv(id: string, period: string, opts?: CallOptions): Promise<string>;
+  };
+  keyRequests: {
+    get(id: string, opts?: CallOptions): Promise<KeyRequest>;
+    list(query?: ListKeyRequestsQuery, opts?: CallOptions): Promise<KeyRequestList>;
+    approve(id: string, body?: DecisionRequest, opts?: CallOptions): Promise<KeyRequest>;
+    reject(id: string, body?: DecisionRequest, opts?: CallOptions): Promise<KeyRequest>;
+    /** Collects the key's secret, once (a second claim is a 410 KeyledgerApiError). */
+    claim(id: string, claimToken: string, opts?: CallOptions): Promise<ClaimedKeyRequest>;
+    history(id: string, opts?: CallOptions): Promise<AggregateHistory>;
+  };
   /** POST /v1/verify. Always resolves with a decision for a well-formed request; narrow on `valid` / `code`. */
   verify(body: VerifyRequest, opts?: CallOptions): Promise<VerifyResult>;
   quotas: { get(id: string, opts?: CallOptions): Promise<QuotaResponse> };
@@ -96,6 +163,7 @@ interface Call {
   /** Sends Idempotency-Key (and If-Match when given): the write is safe to repeat. */
   write?: boolean;
   opts?: CallOptions;
+  accept?: string;
 }
 
 export function createClient(options: ClientOptions): KeyledgerClient {
@@ -126,6 +194,7 @@ export function createClient(options: ClientOptions): KeyledgerClient {
           query: spec.query,
           body: spec.body,
           headers,
+          ...(spec.accept ? { accept: spec.accept } : {}),
           signal: opts.signal,
           timeoutMs: opts.timeoutMs,
         });
@@ -144,6 +213,55 @@ export function createClient(options: ClientOptions): KeyledgerClient {
   const keyPath = (id: string, suffix = '') => {
     if (typeof id !== 'string' || id === '') throw new TypeError('key id must be a non-empty string');
     return `/v1/keys/${encodeURIComponent(id)}${suffix}`;
+  };
+
+  const pathOf = (kind: string, id: string, suffix = '') => {
+    if (typeof id !== 'string' || id === '') throw new TypeError(`${kind} id must be a non-empty string`);
+    return `/v1/${kind}s/${encodeURIComponent(id)}${suffix}`;
+  };
+  const consumerPath = (id: string, suffix?: string) => pathOf('consumer', id, suffix);
+  const planPath = (id: string, suffix?: string) => pathOf('plan', id, suffix);
+  const requestPath = (id: string, suffix?: string) => pathOf('key-request', id, suffix);
+  const csv = async (path: string, period: string, opts?: CallOptions) =>
+    (await call<string>({ method: 'GET', path, query: { period, format: 'csv' }, retryClass: 'idempotent', accept: 'text/csv, application/problem+json', opts })).body;
+
+  const consumers: KeyledgerClient['consumers'] = {
+    register: (body, opts) => write<Consumer>('POST', '/v1/consumers', body, opts),
+    get: (id, opts) => read<Consumer>(consumerPath(id), undefined, opts),
+    at: (id, at, opts) => read<Consumer>(consumerPath(id), { at: instant(at) }, opts),
+    list: (query, opts) => read<ConsumerList>('/v1/consumers', query, opts),
+    recordCheck: (id, body, opts) => write<Consumer>('POST', consumerPath(id, '/checks'), body, opts),
+    approve: (id, body, opts) => write<Consumer>('POST', consumerPath(id, '/approve'), body ?? {}, opts),
+    reject: (id, body, opts) => write<Consumer>('POST', consumerPath(id, '/reject'), body ?? {}, opts),
+    suspend: (id, body, opts) => write<Consumer>('POST', consumerPath(id, '/suspend'), body ?? {}, opts),
+    reinstate: (id, body, opts) => write<Consumer>('POST', consumerPath(id, '/reinstate'), body ?? {}, opts),
+    close: (id, body, opts) => write<Consumer>('POST', consumerPath(id, '/close'), body ?? {}, opts),
+    history: (id, opts) => read<AggregateHistory>(consumerPath(id, '/history'), undefined, opts),
+    keys: (id, query, opts) => read<KeyList>(consumerPath(id, '/keys'), query, opts),
+    requestKey: (id, body, opts) => write<CreatedKeyRequest>('POST', consumerPath(id, '/key-requests'), body, opts),
+    usage: (id, period, opts) => read<UsageReport>(consumerPath(id, '/usage'), { period }, opts),
+    usageCsv: (id, period, opts) => csv(consumerPath(id, '/usage'), period, opts),
+  };
+
+  const plans: KeyledgerClient['plans'] = {
+    define: (body, opts) => write<Plan>('POST', '/v1/plans', body, opts),
+    get: (id, opts) => read<Plan>(planPath(id), undefined, opts),
+    at: (id, at, opts) => read<Plan>(planPath(id), { at: instant(at) }, opts),
+    list: (query, opts) => read<PlanList>('/v1/plans', query, opts),
+    revise: (id, body, opts) => write<Plan>('POST', planPath(id, '/revise'), body, opts),
+    retire: (id, body, opts) => write<Plan>('POST', planPath(id, '/retire'), body ?? {}, opts),
+    history: (id, opts) => read<AggregateHistory>(planPath(id, '/history'), undefined, opts),
+    usage: (id, period, opts) => read<UsageReport>(planPath(id, '/usage'), { period }, opts),
+    usageCsv: (id, period, opts) => csv(planPath(id, '/usage'), period, opts),
+  };
+
+  const keyRequests: KeyledgerClient['keyRequests'] = {
+    get: (id, opts) => read<KeyRequest>(requestPath(id), undefined, opts),
+    list: (query, opts) => read<KeyRequestList>('/v1/key-requests', query, opts),
+    approve: (id, body, opts) => write<KeyRequest>('POST', requestPath(id, '/approve'), body ?? {}, opts),
+    reject: (id, body, opts) => write<KeyRequest>('POST', requestPath(id, '/reject'), body ?? {}, opts),
+    claim: (id, claimToken, opts) => write<ClaimedKeyRequest>('POST', requestPath(id, '/claim'), { claimToken }, opts),
+    history: (id, opts) => read<AggregateHistory>(requestPath(id, '/history'), undefined, opts),
   };
 
   const keys: KeyledgerClient['keys'] = {
@@ -175,6 +293,9 @@ export function createClient(options: ClientOptions): KeyledgerClient {
 
   return {
     keys,
+    consumers,
+    plans,
+    keyRequests,
     async verify(body, opts) {
       // Each verify may consume rate limit and quota: it carries no Idempotency-Key, so it is
       // repeated only when the request provably never left this process.

@@ -27,6 +27,8 @@ export interface HttpRequest {
   body?: unknown;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** The Accept header; JSON (and problem+json) unless said otherwise. */
+  accept?: string;
   timeoutMs?: number;
 }
 
@@ -96,7 +98,7 @@ export class Transport {
         method: request.method,
         headers: {
           authorization: this.#authorization,
-          accept: 'application/json, application/problem+json',
+          accept: request.accept ?? 'application/json, application/problem+json',
           ...(hasBody ? { 'content-type': 'application/json' } : {}),
           ...request.headers,
         },
@@ -110,6 +112,8 @@ export class Transport {
       throw classifyFailure(error, request.signal, timeout, timeoutMs);
     }
     if (status < 200 || status >= 300) throw apiError(status, headers, text);
+    // Text answers (a usage report as text/csv) are returned as they are.
+    if (headers['content-type']?.startsWith('text/')) return { status, headers, body: text as T };
     return { status, headers, body: parseJson(text, status, headers) as T };
   }
 

@@ -34,6 +34,17 @@ export type UsageResponse = Schemas['UsageResponse'];
 export type VerifyResponse = Schemas['VerifyResponse'];
 export type VerifyCode = Schemas['VerifyCode'];
 export type KeyStatus = Schemas['KeyStatus'];
+export type Consumer = Schemas['Consumer'];
+export type ConsumerList = Schemas['ConsumerList'];
+export type ConsumerStatus = Schemas['ConsumerStatus'];
+export type Plan = Schemas['Plan'];
+export type PlanList = Schemas['PlanList'];
+export type KeyRequest = Schemas['KeyRequest'];
+export type CreatedKeyRequest = Schemas['CreatedKeyRequest'];
+export type ClaimedKeyRequest = Schemas['ClaimedKeyRequest'];
+export type KeyRequestList = Schemas['KeyRequestList'];
+export type AggregateHistory = Schemas['AggregateHistory'];
+export type UsageReport = Schemas['UsageReport'];
 
 /**
  * `keys.get` answers the key plus its ETag (to pass back as `ifMatch` on a guarded write) and the
@@ -60,11 +71,21 @@ export type SetLimitsRequest = JsonBody<'setLimits'>;
 export type ReasonRequest = Schemas['ReasonRequestInput'];
 export type RotateKeyRequest = JsonBody<'rotateKey'>;
 export type VerifyRequest = WithDefaults<JsonBody<'verifyKey'>, 'cost'>;
+export type RegisterConsumerRequest = WithDefaults<JsonBody<'registerConsumer'>, 'allowedNetworks'>;
+export type RecordCheckRequest = WithDefaults<JsonBody<'recordConsumerCheck'>, 'passed' | 'evidence'>;
+export type DecisionRequest = JsonBody<'approveConsumer'>;
+export type DefinePlanRequest = WithDefaults<JsonBody<'definePlan'>, 'rateLimits' | 'scopes' | 'endpoints' | 'networks' | 'approvalRequired'>;
+export type RevisePlanRequest = WithDefaults<JsonBody<'revisePlan'>, 'rateLimits' | 'scopes' | 'endpoints' | 'networks' | 'approvalRequired'>;
+export type CreateKeyRequestBody = JsonBody<'requestKey'>;
 
 // Query strings.
 export type ListKeysQuery = NonNullable<operations['listKeys']['parameters']['query']>;
 export type EventsQuery = NonNullable<operations['listEvents']['parameters']['query']>;
 export type UsageQuery = NonNullable<operations['getUsage']['parameters']['query']>;
+export type ListConsumersQuery = NonNullable<operations['listConsumers']['parameters']['query']>;
+export type ListPlansQuery = NonNullable<operations['listPlans']['parameters']['query']>;
+export type ListKeyRequestsQuery = NonNullable<operations['listKeyRequests']['parameters']['query']>;
+export type ConsumerKeysQuery = NonNullable<operations['listConsumerKeys']['parameters']['query']>;
 
 /** The IETF RateLimit fields the service sent with a verify answer, when the key has limits. */
 export interface RateLimitInfo {

@@ -59,7 +59,7 @@ export type Decision =
       /** Set when the request passed only because `failOpen` is on. */
       failedOpen?: true;
     }
-  | { allow: false; status: 401 | 403 | 429 | 503; headers: Record<string, string>; body: ProblemBody; result?: VerifyResult };
+  | { allow: false; status: 401 | 402 | 403 | 429 | 503; headers: Record<string, string>; body: ProblemBody; result?: VerifyResult };
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -92,7 +92,7 @@ function requiredScopes(spec: RequiredScopes | undefined, request: GuardRequest)
   return map[`${request.method.toUpperCase()} ${route}`] ?? map[route];
 }
 
-function refuse(status: 401 | 403 | 429 | 503, type: string, title: string, detail: string, code: string | undefined, headers: Record<string, string>, result?: VerifyResult): Decision {
+function refuse(status: 401 | 402 | 403 | 429 | 503, type: string, title: string, detail: string, code: string | undefined, headers: Record<string, string>, result?: VerifyResult): Decision {
   return {
     allow: false,
     status,

@@ -4,7 +4,7 @@
  * nothing at the service either, so answering it locally is exact. Scope and endpoint matching
  * use the very functions the service uses (@keyledger/schemas).
  */
-import { checkAccess, effectiveExpiry, isExpiredAt } from '@keyledger/schemas';
+import { checkAccess, effectiveExpiry, grantsScopes, isExpiredAt } from '@keyledger/schemas';
 import type { VerifyResult } from '../types.js';
 import type { KeyFacts } from './key-facts.js';
 
@@ -19,7 +19,7 @@ export type LocalOutcome = VerifyResult | 'limits';
 
 export function evaluateFacts(facts: KeyFacts, context: VerifyContext, now: number): LocalOutcome {
   const code = decide(facts, context, now);
-  return code === 'limits' ? code : answer(code, facts);
+  return code === 'limits' ? code : answer(code, facts, EMPTY_LIMITS, context);
 }
 
 /** Like evaluateFacts, but only the code, so the hot path can reuse a prepared answer. */
@@ -35,7 +35,7 @@ export function isFinal(facts: KeyFacts, now: number): boolean {
   return facts.revoked || isExpiredAt(facts, now);
 }
 
-export function answer(code: VerifyResult['code'], facts: KeyFacts, limits: VerifyResult['limits'] = EMPTY_LIMITS): VerifyResult {
+export function answer(code: VerifyResult['code'], facts: KeyFacts, limits: VerifyResult['limits'] = EMPTY_LIMITS, context: VerifyContext = {}): VerifyResult {
   return {
     valid: code === 'VALID',
     code,
@@ -45,7 +45,17 @@ export function answer(code: VerifyResult['code'], facts: KeyFacts, limits: Veri
     meta: facts.meta,
     expiresAt: effectiveExpiry(facts),
     limits,
+    // Only keys outside any plan or registered consumer are answered from the cache (see verifier.ts).
+    plan: null,
+    reason: code === 'FORBIDDEN' ? forbiddenReason(facts, context) : null,
+    replayed: false,
+    consumerRegistered: false,
   } as VerifyResult;
 }
 
-const EMPTY_LIMITS: VerifyResult['limits'] = { rate: null, quota: null };
+const EMPTY_LIMITS: VerifyResult['limits'] = { rate: null, quota: null, rates: [], credits: null };
+
+/** Which rule a FORBIDDEN answer broke: the scope check comes first. */
+export function forbiddenReason(facts: KeyFacts, context: VerifyContext): 'scope' | 'endpoint' {
+  return grantsScopes(facts.scopes, context.scopes) ? 'endpoint' : 'scope';
+}

@@ -93,3 +93,12 @@ export function applyKeyEvent(facts: KeyFacts, event: LedgerEvent): KeyFacts | u
       return undefined;
   }
 }
+
+/** Consumer events change what every key of the consumer may do. */
+const CONSUMER_EVENT_TYPES: readonly string[] = ['ConsumerRegistered', 'ConsumerApproved', 'ConsumerRejected', 'ConsumerSuspended', 'ConsumerReinstated', 'ConsumerClosed'];
+
+export function consumerIdOf(event: LedgerEvent): string | undefined {
+  if (!CONSUMER_EVENT_TYPES.includes(event.type)) return undefined;
+  const consumerId = (event.data as { consumerId?: unknown }).consumerId;
+  return typeof consumerId === 'string' ? consumerId : undefined;
+}

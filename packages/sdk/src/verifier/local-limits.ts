@@ -132,6 +132,8 @@ function limitsView(facts: KeyFacts, state: LocalLimitState, rate: GcraOutcome |
           period: facts.quota.period,
         }
       : null,
+    rates: [],
+    credits: null,
   };
 }
 

@@ -30,9 +30,9 @@ import { createClient, type KeyledgerClient } from '../client.js';
 import { KeyledgerApiError, KeyledgerNetworkError } from '../errors.js';
 import type { LedgerEvent, VerifyResult } from '../types.js';
 import { digestOf } from './digest.js';
-import { answer, decide, evaluateFacts, type VerifyContext } from './evaluate.js';
+import { answer, decide, evaluateFacts, forbiddenReason, type VerifyContext } from './evaluate.js';
 import { FeedFollower } from './feed-follower.js';
-import { applyKeyEvent, factsFromKey, type KeyFacts, keyIdOf, revokedFacts } from './key-facts.js';
+import { applyKeyEvent, consumerIdOf, factsFromKey, type KeyFacts, keyIdOf, revokedFacts } from './key-facts.js';
 import { afterReport, checkLocalLimits, type LocalLimitState, seedLocalLimits } from './local-limits.js';
 import { LruMap } from './lru.js';
 import { checkToken, logOncePerKind, readinessFailure, unreachable } from './readiness.js';
@@ -123,10 +123,13 @@ interface FillStart {
   feedCheckpoint: string | undefined;
 }
 
-const UNKNOWN_LIMITS = { rate: null, quota: null };
+const UNKNOWN_LIMITS = { rate: null, quota: null, rates: [], credits: null };
 
 function unknownKey(code: 'MALFORMED' | 'NOT_FOUND'): VerifyResult {
-  return Object.freeze({ valid: false, code, keyId: null, consumerId: null, scopes: [], meta: null, expiresAt: null, limits: UNKNOWN_LIMITS }) as VerifyResult;
+  return Object.freeze({
+    valid: false, code, keyId: null, consumerId: null, scopes: [], meta: null, expiresAt: null, limits: UNKNOWN_LIMITS,
+    plan: null, reason: null, replayed: false, consumerRegistered: false,
+  }) as VerifyResult;
 }
 const MALFORMED = unknownKey('MALFORMED');
 const NOT_FOUND = unknownKey('NOT_FOUND');
@@ -151,6 +154,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const digestByKeyId = new Map<string, string>();
   /** keyId -> sequence number of the last event that touched it, for the fill guard. */
   const recentEvents = new Map<string, number>();
+  /** consumerId -> sequence number of the last event of that consumer (its status and networks apply to its keys). */
+  const recentConsumerEvents = new Map<string, number>();
   let lastIssuedSeq = 0;
   let seq = 0;
   /** Fills in flight: events older than the oldest of them can no longer matter. */
@@ -170,6 +175,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (event.type === 'KeyIssued') {
       notFound.clear();
       lastIssuedSeq = seq;
+    }
+    const consumerId = consumerIdOf(event);
+    if (consumerId !== undefined) {
+      // A consumer registered, suspended, reinstated or closed: its keys are asked about again (and,
+      // once registered, every time: the service answers for keys under a consumer's policy).
+      recentConsumerEvents.set(consumerId, seq);
+      if (recentConsumerEvents.size > 1_000) sweepRecent();
+      for (const [digest, entry] of keys.entries()) {
+        if (entry.facts.consumerId !== consumerId) continue;
+        keys.delete(digest);
+        digestByKeyId.delete(entry.facts.keyId);
+      }
+      return;
     }
     const keyId = keyIdOf(event);
     if (keyId === undefined) return;
@@ -199,6 +217,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     let oldest = seq;
     for (const start of inFlight) oldest = Math.min(oldest, start.seq);
     for (const [keyId, touched] of recentEvents) if (touched <= oldest) recentEvents.delete(keyId);
+    for (const [consumerId, touched] of recentConsumerEvents) if (touched <= oldest) recentConsumerEvents.delete(consumerId);
   };
 
   const follower = options.follow === false
@@ -258,6 +277,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return;
     }
     if (!fillAllowed(start, result.keyId, result.checkpoint)) return;
+    const consumerTouched = recentConsumerEvents.get(result.consumerId);
+    if (consumerTouched !== undefined && consumerTouched > start.seq) return;
+    // A key on a plan or of a registered consumer answers to policies this cache does not hold
+    // (plan terms, consumer status and networks): the service answers it every time.
+    if (result.plan != null || result.consumerRegistered === true) return;
     if (result.code === 'REVOKED') {
       store(digest, revokedFacts(result), undefined);
       return;
@@ -331,10 +355,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (entry) {
       const code = decide(entry.facts, context, t);
       if (code === 'limits') return { entry, result: code };
-      let shared = entry.answers.get(code);
+      // A FORBIDDEN answer names its rule, which depends on the call: one prepared answer per rule.
+      const slot = code === 'FORBIDDEN' ? `${code}:${forbiddenReason(entry.facts, context)}` : code;
+      let shared = entry.answers.get(slot);
       if (!shared) {
-        shared = Object.freeze(answer(code, entry.facts));
-        entry.answers.set(code, shared);
+        shared = Object.freeze(answer(code, entry.facts, undefined, context));
+        entry.answers.set(slot, shared);
       }
       return shared;
     }

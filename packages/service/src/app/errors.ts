@@ -75,3 +75,7 @@ export const writtenByNewerVersion = (stream: string, type: string, reason: stri
     {},
     { 'retry-after': '5' },
   );
+
+/** Something this instance cannot do now, through no fault of the caller (e.g. a misconfigured secret). */
+export const unavailable = (detail: string) =>
+  new AppError(503, PROBLEM_TYPES.unavailable, 'Service unavailable', detail, {}, { 'retry-after': '5' });

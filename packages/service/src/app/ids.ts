@@ -43,3 +43,12 @@ export function canonicalJson(value: unknown): string {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
+
+/** An aggregate id: `prefix_` + 16 base62 characters, random, or derived from the parts (idempotent commands). */
+export function aggregateId(prefix: string, random: () => string, ...parts: string[]): string {
+  if (parts.length === 0) return `${prefix}_${random()}`;
+  const bytes = digest('aggregate-id', prefix, ...parts);
+  let id = `${prefix}_`;
+  for (let i = 0; i < 16; i++) id += BASE62[(bytes[i] as number) % 62];
+  return id;
+}

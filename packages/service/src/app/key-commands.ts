@@ -9,57 +9,22 @@
  * the same secret without it ever being stored; only within the replay window
  * (`secretReplayWindowSeconds`), after which the answer says why it is withheld.
  */
-import {
-  type Actor,
-  CURRENT_SCHEMA_VERSION,
-  type EventMetadata,
-  type IssueKeyRequest,
-  type Key,
-  type KeyEvent,
-  PROBLEM_TYPES,
-  type SecretWithheld,
-} from '@keyledger/schemas';
-import {
-  type Authority,
-  type KeyCommand,
-  type KeyState,
-  decide,
-  evolve,
-  foldKey,
-  successorIssue,
-  toKeyEvent,
-  toKeyView,
-} from '../domain/keys/index.js';
+import { type IssueKeyRequest, type Key, type KeyEvent, PROBLEM_TYPES, type SecretWithheld } from '@keyledger/schemas';
+import type { ConsumerState } from '../domain/consumers/index.js';
+import { type KeyCommand, type KeyState, decide, evolve, foldKey, successorIssue, toKeyEvent, toKeyView } from '../domain/keys/index.js';
 import { deriveKey, generateKey, newKeyId } from '../domain/key-material.js';
+import type { PlanState } from '../domain/plans/index.js';
+import { assertMayIssue, assertStaysWithinPlan, type UnregisteredConsumers } from '../domain/policy/key-admission.js';
 import type { EventStore, RecordedEvent } from '../store/port.js';
-import { classifyEvent } from '../projections/event-kinds.js';
 import type { ProjectionRunner } from '../projections/runner.js';
-import {
-  CommandHandler,
-  type CommandOutcome,
-  type CommandSpec,
-  type Decider,
-  type LoadedStream,
-} from './command-handler.js';
-import { notFound, writtenByNewerVersion } from './errors.js';
-import { handleIdempotently, type IdempotencyContext } from './idempotency.js';
+import type { CommandContext } from './command-context.js';
+import type { CommandOutcome, Decider } from './command-handler.js';
+import { CommandRunner, type RunSpec } from './command-runner.js';
+import { notFound } from './errors.js';
 import { deterministicKeyId } from './ids.js';
+import { type AggregateStream, ledgerDecider, stateOf, streamOf } from './ledger-decider.js';
 
-export interface CommandContext {
-  actor: Actor;
-  /** What the actor may do; the decider checks every command against it. */
-  authority: Authority;
-  /** The client's own x-request-id, kept beside ours for correlation. */
-  clientRequestId?: string | undefined;
-  requestId: string | null;
-  sourceAddress: string | null;
-  idempotencyKey?: string | undefined;
-  requestHash?: string | undefined;
-  /** From If-Match: the revision the caller last saw. */
-  expectedRevision?: number | undefined;
-  correlationId?: string | null;
-  causationId?: string | null;
-}
+export type { CommandContext } from './command-context.js';
 
 export interface KeyCommandsOptions {
   store: EventStore;
@@ -76,6 +41,10 @@ export interface KeyCommandsOptions {
   applyTimeoutMs?: number;
   now?: () => Date;
   maxAttempts?: number;
+  /** Whether a consumer key may name a consumer nobody registered (keys from before consumers existed). Default allow. */
+  unregisteredConsumers?: UnregisteredConsumers;
+  /** Shared with the other aggregates' commands; made from the options above when absent. */
+  commandRunner?: CommandRunner;
 }
 
 export interface CommandResult {
@@ -98,35 +67,27 @@ export const keyResource = (keyId: string) => `/v1/keys/${keyId}`;
 
 export type KeyMaterial = { plaintext: string; digest: string; hint: string };
 
-type KeyStream = LoadedStream<KeyState | null>;
+/** A loaded key stream (folded by the ledger decider, so its state is a KeyState or null). */
+type KeyStream = AggregateStream;
 
-/** The key aggregate's read side for the handler: fold recorded events with the domain's evolve. */
-export const keyDecider: Decider<KeyState | null> = {
-  initialState: () => null,
-  evolve: (state, recorded) => {
-    // The projections skip what they do not know; a command must not decide on half a stream.
-    const classified = classifyEvent(recorded);
-    if (classified.kind === 'skip') throw writtenByNewerVersion(recorded.stream, recorded.type, classified.reason);
-    const { event, ...at } = toDomain(classified.event);
-    return evolve(state, event, at);
-  },
-};
+/** The key aggregate's read side for the handler (the ledger decider folds keys with the domain's evolve). */
+export const keyDecider = ledgerDecider as unknown as Decider<KeyState | null>;
 
 export class KeyCommands {
   readonly #now: () => Date;
-  readonly #handler: CommandHandler;
+  readonly #runner: CommandRunner;
   readonly #secretWindowMs: number;
 
   constructor(private readonly options: KeyCommandsOptions) {
-    this.#now = options.now ?? (() => new Date());
+    this.#runner =
+      options.commandRunner ??
+      new CommandRunner({ store: options.store, runner: options.runner, applyTimeoutMs: options.applyTimeoutMs, now: options.now, maxAttempts: options.maxAttempts });
+    this.#now = this.#runner.now;
     this.#secretWindowMs = (options.secretReplayWindowSeconds ?? 24 * 3600) * 1000;
-    this.#handler = new CommandHandler({
-      store: options.store,
-      waitForApplied: (checkpoint, timeoutMs) => options.runner.waitFor(checkpoint, timeoutMs),
-      applyTimeoutMs: options.applyTimeoutMs,
-      now: this.#now,
-      maxAttempts: options.maxAttempts,
-    });
+  }
+
+  get runner(): CommandRunner {
+    return this.#runner;
   }
 
   /**
@@ -164,15 +125,23 @@ export class KeyCommands {
       quota: request.quota ?? null,
       rotatedFrom: null,
     };
+    const planStream = command.planId === null ? [] : [streamOf.plan(command.planId)];
     return this.#run(ctx, {
-      streams: [keyStream(keyId)],
+      // The consumer and the plan are read, not written: the key must be admissible against them.
+      streams: [keyStream(keyId), streamOf.consumer(command.consumerId), ...planStream],
       resource: keyResource(keyId),
       // An existing key that is not this request's replay is refused by decide (KEY_EXISTS).
-      decide: ([target], now) => [{ stream: (target as KeyStream).stream, events: decide(command, (target as KeyStream).state, now) }],
-      metadata: (event, _place, now) => this.#metadata(event, ctx, now),
+      decide: ([target, consumer, plan], now) => {
+        const events = decide(command, stateOf<KeyState>(target), now);
+        assertMayIssue(
+          { ...command, networks: [] },
+          { consumer: stateOf<ConsumerState>(consumer), plan: stateOf<PlanState>(plan), unregisteredConsumers: this.options.unregisteredConsumers ?? 'allow' },
+        );
+        return [{ stream: (target as KeyStream).stream, events }];
+      },
       result: ([target], outcome) => {
         const result = this.#keyResult(target as KeyStream, outcome);
-        return { ...result, ...this.#secretFor(material, (target as KeyStream).state, outcome) };
+        return { ...result, ...this.#secretFor(material, stateOf<KeyState>(target), outcome) };
       },
     });
   }
@@ -246,15 +215,14 @@ export class KeyCommands {
           { keyId: successorId, digest: successorMaterial.digest, hint: successorMaterial.hint },
           ctx.authority,
         );
-        const issued = decide(issueCommand, (successor as KeyStream).state, now);
+        const issued = decide(issueCommand, stateOf<KeyState>(successor), now);
         return [
           { stream: (old as KeyStream).stream, events: rotated },
           { stream: (successor as KeyStream).stream, events: issued },
         ];
       },
       // The successor's issue is caused by the rotation (its event id is known before the append).
-      metadata: (event, place, now) =>
-        this.#metadata(event, ctx, now, place.write === 1 ? (place.ids[0]?.[0] ?? null) : undefined),
+      causationOf: (place) => (place.write === 1 ? (place.ids[0]?.[0] ?? null) : undefined),
       result: ([old, successor], outcome) => {
         const successorState = existing(successor as KeyStream, successorId);
         const previous = this.#keyResult(old as KeyStream, outcome);
@@ -268,7 +236,7 @@ export class KeyCommands {
 
   /** The key's state as of an instant, folded from the ledger (not the projection). */
   async stateAt(keyId: string, at: Date): Promise<Key> {
-    const { events } = await this.#handler.load(keyStream(keyId), keyDecider);
+    const { events } = await this.#runner.load(keyStream(keyId));
     const upTo = events.filter((e) => Date.parse(occurredAt(e)) <= at.getTime());
     const state = foldKey(upTo.map(toDomain));
     if (!state) throw notFound(`key ${keyId} did not exist at ${at.toISOString()}`);
@@ -286,26 +254,33 @@ export class KeyCommands {
     return this.options.otherActiveAdminKeys(keyId, this.#now().getTime());
   }
 
-  /** A command on one existing key. */
-  #change(keyId: string, ctx: CommandContext, command: (state: KeyState) => KeyCommand): Promise<CommandResult> {
+  /**
+   * A command on one existing key. A key on a plan is read with its plan, so a change of scopes
+   * or limits that would reach beyond the plan's current version is refused (the plan id never
+   * changes, so it is read from the key stream first).
+   */
+  async #change(keyId: string, ctx: CommandContext, command: (state: KeyState) => KeyCommand): Promise<CommandResult> {
+    const planId = stateOf<KeyState>(await this.#runner.load(keyStream(keyId)))?.planId ?? null;
     return this.#run(ctx, {
-      streams: [keyStream(keyId)],
+      streams: [keyStream(keyId), ...(planId === null ? [] : [streamOf.plan(planId)])],
       resource: keyResource(keyId),
       expectedRevision: ctx.expectedRevision,
-      decide: ([target], now) => {
+      decide: ([target, plan], now) => {
         const state = existing(target as KeyStream, keyId);
-        return [{ stream: (target as KeyStream).stream, events: decide(command(state), state, now) }];
+        const events = decide(command(state), state, now);
+        if (events.some((event) => event.type === 'KeyScoped' || event.type === 'KeyThrottled')) {
+          let next = state;
+          for (const event of events) next = evolve(next, event, { occurredAt: now.toISOString(), revision: next.revision + 1 });
+          assertStaysWithinPlan({ ...next, networks: [] }, stateOf<PlanState>(plan));
+        }
+        return [{ stream: (target as KeyStream).stream, events }];
       },
-      metadata: (event, _place, now) => this.#metadata(event, ctx, now),
       result: ([target], outcome) => this.#keyResult(target as KeyStream, outcome),
     });
   }
 
-  #run<Result>(ctx: CommandContext, spec: Omit<CommandSpec<KeyState | null, Result, KeyEvent>, 'decider'>): Promise<Result> {
-    const idem: IdempotencyContext | undefined = ctx.idempotencyKey
-      ? { key: ctx.idempotencyKey, actorId: ctx.actor.id, requestHash: ctx.requestHash }
-      : undefined;
-    return handleIdempotently(this.#handler, { ...spec, decider: keyDecider }, idem);
+  #run<Result>(ctx: CommandContext, spec: RunSpec<Result>): Promise<Result> {
+    return this.#runner.run(ctx, spec);
   }
 
   #keyResult(stream: KeyStream, outcome: CommandOutcome): CommandResult {
@@ -314,7 +289,7 @@ export class KeyCommands {
       key: toKeyView(state, outcome.now),
       replayed: outcome.replayed,
       stream: stream.events,
-      appliedCheckpoint: this.options.runner.checkpoint ?? null,
+      appliedCheckpoint: this.#runner.appliedCheckpoint,
     };
   }
 
@@ -339,23 +314,12 @@ export class KeyCommands {
     return { secret: material.plaintext, secretWithheld: null };
   }
 
-  #metadata(event: KeyEvent, ctx: CommandContext, now: Date, causationId?: string | null): EventMetadata {
-    return {
-      schemaVersion: CURRENT_SCHEMA_VERSION[event.type],
-      actor: ctx.actor,
-      requestId: ctx.requestId,
-      ...(ctx.clientRequestId ? { clientRequestId: ctx.clientRequestId } : {}),
-      sourceAddress: ctx.sourceAddress,
-      occurredAt: now.toISOString(),
-      correlationId: ctx.correlationId ?? ctx.requestId,
-      causationId: causationId ?? ctx.causationId ?? null,
-    };
-  }
 }
 
 function existing(stream: KeyStream, keyId: string): KeyState {
-  if (!stream.state) throw notFound(`key ${keyId} not found`);
-  return stream.state;
+  const state = stateOf<KeyState>(stream);
+  if (!state) throw notFound(`key ${keyId} not found`);
+  return state;
 }
 
 function withheld(detail: string): Pick<IssueResult, 'secret' | 'secretWithheld'> {

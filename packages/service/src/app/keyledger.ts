@@ -27,6 +27,23 @@ import { isServiceReady } from '../http/routes/health.js';
 import { ensureRootKey, resolveServerSecret } from './bootstrap.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { KeyCommands } from './key-commands.js';
+import { CommandRunner } from './command-runner.js';
+import { ConsumerClosure } from './consumer-closure.js';
+import { ConsumerCommands } from './consumer-commands.js';
+import { KeyRequestCommands } from './key-request-commands.js';
+import { PlanCommands } from './plan-commands.js';
+import { UsageReports } from './usage-reports.js';
+import {
+  type ConsumerReadModel,
+  createConsumerReadModel,
+  createKeyRequestReadModel,
+  createPlanReadModel,
+  type KeyRequestReadModel,
+  type PlanReadModel,
+} from '../projections/consumer-plan-projections.js';
+import { consumerRoutes } from '../http/routes/consumers.js';
+import { keyRequestRoutes } from '../http/routes/key-requests.js';
+import { planRoutes } from '../http/routes/plans.js';
 
 type MetricsApp = Awaited<ReturnType<typeof buildMetricsApp>>;
 
@@ -42,6 +59,14 @@ export interface Keyledger {
   /** Saves a projection snapshot now (also done periodically and at close). */
   saveSnapshot(): Promise<'saved' | 'skipped'>;
   commands: KeyCommands;
+  consumerCommands: ConsumerCommands;
+  planCommands: PlanCommands;
+  keyRequestCommands: KeyRequestCommands;
+  consumers: ConsumerReadModel;
+  plans: PlanReadModel;
+  keyRequests: KeyRequestReadModel;
+  /** Revokes the keys of closed consumers (also those a crash left unrevoked). */
+  consumerClosure: ConsumerClosure;
   /** The /metrics listener of its own (KEYLEDGER_METRICS_LISTEN), not yet listening; null when /metrics is on `app`. */
   metricsApp: MetricsApp | null;
   /** The root key's plaintext when this start created it (print once, never log). */
@@ -94,6 +119,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   }
   const keys = new KeyProjection({ onListenerError: (error) => logger.error({ err: error }, 'key change listener failed') });
   const quotaUsage = new QuotaUsageProjection();
+  const consumers = createConsumerReadModel();
+  const plans = createPlanReadModel();
+  const keyRequests = createKeyRequestReadModel();
   // The gauges read the runner and the keys only when scraped, after both exist.
   const metrics = createMetrics({
     projectionLagSeconds: () => runner.lagSeconds,
@@ -106,7 +134,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   });
   const store = countedStore(opened, metrics);
   const skippedKinds = new Set<string>();
-  const runner = new ProjectionRunner(store, [keys, quotaUsage], {
+  const runner = new ProjectionRunner(store, [keys, quotaUsage, consumers, plans, keyRequests], {
     onError: (error) => logger.error({ err: error }, 'projection runner failed; retrying'),
     onSkip: (event, reason) => {
       metrics.skippedEvents.inc({ type: event.type.slice(0, 100), reason });
@@ -121,7 +149,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       logger.error({ err: error, projection, eventId: event.id, stream: event.stream, revision: event.revision, type: event.type }, 'projection could not apply an event; parked it');
     },
   });
-  const snapshots = new ProjectionSnapshots(snapshotStore, [keys, quotaUsage, runner.parked], { logger, instanceId: config.instanceId, compare });
+  const snapshots = new ProjectionSnapshots(snapshotStore, [keys, quotaUsage, consumers, plans, keyRequests, runner.parked], { logger, instanceId: config.instanceId, compare });
   let snapshotTimer: NodeJS.Timeout | undefined;
   let snapshotSaving: Promise<unknown> = Promise.resolve();
   const saveSnapshot = (): Promise<'saved' | 'skipped'> => {
@@ -132,6 +160,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   runner.onBatch((events) => metrics.eventsApplied.inc(events.length));
   let limiter: Limiter | undefined;
   let usage: UsageRecorder | undefined;
+  let consumerClosure: ConsumerClosure | undefined;
   let metricsApp: MetricsApp | null = null;
   let ready = false;
   let closing = false;
@@ -184,9 +213,17 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       file: config.database.kind === 'sqlite' ? join(config.dataDir, 'server-secret') : undefined,
       logger,
     });
+    const commandRunner = new CommandRunner({
+      store,
+      runner,
+      applyTimeoutMs: config.commandApplyTimeoutMs,
+      ...(options.now ? { now: options.now } : {}),
+    });
     const commands = new KeyCommands({
       store,
       runner,
+      commandRunner,
+      unregisteredConsumers: config.consumers.unregistered,
       keyPrefixes: config.keyPrefixes,
       maxGracePeriodSeconds: config.maxGracePeriodSeconds,
       serverSecret,
@@ -195,9 +232,26 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       secretReplayWindowSeconds: config.idempotentSecretWindowSeconds,
       ...(options.now ? { now: options.now } : {}),
     });
+    const consumerCommands = new ConsumerCommands(commandRunner, { requiredChecks: config.consumers.requiredChecks });
+    const planCommands = new PlanCommands(commandRunner);
+    const keyRequestCommands = new KeyRequestCommands(commandRunner, {
+      serverSecret,
+      keyPrefix: config.keyPrefixes.live,
+      unregisteredConsumers: config.consumers.unregistered,
+    });
+    const usageReports = new UsageReports({
+      store,
+      keys,
+      consumers,
+      plans,
+      flush: () => (usage as UsageRecorder).flush(),
+      // Every instance flushes within its interval; a period is final once all of them had three.
+      finalAfterMs: 3 * config.usageFlushMs + 60_000,
+    });
+    consumerClosure = new ConsumerClosure({ consumers, keys, commands, logger });
     // One verification for every route that answers verify questions: same checks, usage, metrics.
     const verification = createVerification({
-      verify: createKeyVerifier({ keys, limiter }),
+      verify: createKeyVerifier({ keys, limiter, policySources: { consumer: (id) => consumers.get(id), plan: (id) => plans.get(id) } }),
       usage,
       metrics,
     });
@@ -210,6 +264,8 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       // everything committed so far (its root key included), by checkpoint.
       await applyEverythingCommitted(store, runner);
       ready = true;
+      // Closures a crash left half done are finished now that the projections hold the whole log.
+      consumerClosure?.start();
       return created;
     };
     const createdRootKey = options.deferRootKey ? null : await bootstrapRootKey();
@@ -232,6 +288,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
         async (v1) => {
           await v1.register(verifyRoutes, { verification, keys, limiter: limiter as Limiter, usage: usage as UsageRecorder, store });
           await v1.register(forwardAuthRoutes, { verification, keys, config: config.forwardAuth });
+          await v1.register(consumerRoutes, { commands: consumerCommands, keyRequests: keyRequestCommands, consumers, keys, usageReports, now: () => new Date() });
+          await v1.register(planRoutes, { commands: planCommands, plans, usageReports });
+          await v1.register(keyRequestRoutes, { commands: keyRequestCommands, keyRequests });
         },
       ],
     });
@@ -253,6 +312,13 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       restored,
       saveSnapshot,
       commands,
+      consumerCommands,
+      planCommands,
+      keyRequestCommands,
+      consumers,
+      plans,
+      keyRequests,
+      consumerClosure,
       createdRootKey,
       metricsApp,
       bootstrapRootKey,
@@ -261,6 +327,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
         clearInterval(snapshotTimer);
         try {
           await app.close();
+          await consumerClosure?.stop();
           await metricsApp?.close();
           await usage?.stop();
           await limiter?.close();
@@ -275,6 +342,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     };
   } catch (error) {
     await metricsApp?.close().catch(() => undefined);
+    await consumerClosure?.stop().catch(() => undefined);
     clearInterval(snapshotTimer);
     await usage?.stop().catch(() => undefined);
     await limiter?.close().catch(() => undefined);

@@ -112,6 +112,12 @@ const Env = z.object({
   ),
   KEYLEDGER_READY_MAX_LAG_SECONDS: z.coerce.number().positive().default(30),
   KEYLEDGER_SNAPSHOT_INTERVAL_SECONDS: z.coerce.number().min(0).default(300),
+  KEYLEDGER_UNREGISTERED_CONSUMERS: z.enum(['allow', 'refuse']).default('allow'),
+  KEYLEDGER_CONSUMER_REQUIRED_CHECKS: z
+    .string()
+    .default('')
+    .transform((text) => text.split(',').map((part) => part.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'check names are lower_snake_case, e.g. email_verified'))),
 });
 
 export interface Config {
@@ -148,6 +154,12 @@ export interface Config {
   metrics: { token: string | undefined; listen: { host: string; port: number } | undefined };
   /** /readyz fails while the projections are further behind the log than this. */
   readyMaxLagSeconds: number;
+  /**
+   * Consumers: whether a consumer key may name a consumer id nobody registered (keys from before
+   * consumers existed; `refuse` makes registration and approval mandatory), and the vetting checks
+   * that must have passed before a consumer can be approved.
+   */
+  consumers: { unregistered: 'allow' | 'refuse'; requiredChecks: string[] };
   /** How often projections are snapshotted (when the log moved); 0 only at shutdown. */
   snapshotIntervalMs: number;
 }
@@ -207,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     commandApplyTimeoutMs: e.KEYLEDGER_COMMAND_APPLY_TIMEOUT_MS,
     idempotentSecretWindowSeconds: e.KEYLEDGER_IDEMPOTENT_SECRET_WINDOW_SECONDS,
+    consumers: { unregistered: e.KEYLEDGER_UNREGISTERED_CONSUMERS, requiredChecks: e.KEYLEDGER_CONSUMER_REQUIRED_CHECKS },
     http: {
       headersTimeoutMs: e.KEYLEDGER_HEADERS_TIMEOUT_MS,
       requestTimeoutMs: e.KEYLEDGER_REQUEST_TIMEOUT_MS,

@@ -45,7 +45,7 @@ export function base62FromBytes(length: number, nextBlock: () => Buffer): string
   return out;
 }
 
-function randomBase62(length: number): string {
+export function randomBase62(length: number): string {
   // A few spare bytes so one block is nearly always enough (about 3% of bytes are rejected).
   return base62FromBytes(length, () => randomBytes(length + 8));
 }

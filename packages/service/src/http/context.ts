@@ -3,7 +3,7 @@
  * answer reflects (the `keyledger-checkpoint` header on every /v1 answer).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CommandContext } from '../app/key-commands.js';
+import type { CommandContext } from '../app/command-context.js';
 import { badRequest } from '../app/errors.js';
 import { requestHash } from '../app/ids.js';
 

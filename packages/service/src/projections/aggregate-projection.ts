@@ -5,6 +5,7 @@
  */
 import type { RecordedEvent } from '../store/port.js';
 import type { Projection } from './runner.js';
+import type { SnapshotPart } from './snapshot-part.js';
 
 export interface AggregateReadModelOptions<State, Event> {
   name: string;
@@ -27,8 +28,15 @@ export interface ListQuery {
   limit: number;
 }
 
-export class AggregateReadModel<State, Event> implements Projection {
+export interface FilteredListQuery<State> extends ListQuery {
+  /** A further filter (e.g. consumers on a plan). */
+  where?: (state: State) => boolean;
+}
+
+export class AggregateReadModel<State, Event> implements Projection, SnapshotPart {
   readonly name: string;
+  /** States are plain JSON (strings, numbers, arrays): the snapshot is their JSON, in creation order. */
+  readonly snapshotVersion = 1;
   readonly #byId = new Map<string, State>();
   readonly #order: string[] = [];
   readonly #ordinal = new Map<string, number>();
@@ -75,7 +83,7 @@ export class AggregateReadModel<State, Event> implements Projection {
   }
 
   /** One page in creation order; `nextAfter` is set when more may follow. */
-  list(query: ListQuery): { items: State[]; nextAfter: string | null } {
+  list(query: FilteredListQuery<State>): { items: State[]; nextAfter: string | null } {
     let start = 0;
     if (query.after !== undefined) {
       const ordinal = this.#ordinal.get(query.after);
@@ -90,10 +98,36 @@ export class AggregateReadModel<State, Event> implements Projection {
       if (query.status !== undefined && this.options.statusOf(state) !== query.status) continue;
       const created = Date.parse(this.options.createdAtOf(state));
       if (created < from || created >= to) continue;
+      if (query.where && !query.where(state)) continue;
       if (items.length === query.limit) return { items, nextAfter: this.options.idOf(items.at(-1) as State) };
       items.push(state);
     }
     return { items, nextAfter: null };
+  }
+
+  encodeSnapshot(): Buffer {
+    return Buffer.from(JSON.stringify(this.#order.map((id) => [id, this.#byId.get(id)])));
+  }
+
+  restoreSnapshot(data: Buffer): void {
+    const entries = JSON.parse(data.toString('utf8')) as unknown;
+    if (!Array.isArray(entries)) throw new Error(`${this.name} snapshot is not a list`);
+    this.reset();
+    for (const entry of entries) {
+      if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'object' || entry[1] === null) {
+        throw new Error(`${this.name} snapshot holds a malformed entry`);
+      }
+      const [id, state] = entry as [string, State];
+      this.#ordinal.set(id, this.#order.length);
+      this.#order.push(id);
+      this.#byId.set(id, state);
+    }
+  }
+
+  reset(): void {
+    this.#byId.clear();
+    this.#order.length = 0;
+    this.#ordinal.clear();
   }
 
   /** A canonical dump, to prove that a rebuild from the log is identical. */

@@ -1,15 +1,30 @@
 /**
  * The verify path. Answers from memory: format and checksum (no lookup), SHA-256 digest, the
- * key projection, status, scope and endpoint, then rate limit and quota in one limiter call. The
- * order is fixed (format, existence, revoked, expired, suspended, scope, rate, quota) and a
- * rejected check consumes nothing: the limiter is only called when everything before passed,
- * and it charges rate and quota together or not at all.
+ * key projection, status (the consumer's included), scope and endpoint, client network, then
+ * every limit in one limiter call. The order is fixed (format, existence, revoked, expired,
+ * suspended, scope, endpoint, network, rates, quotas, credits) and a rejected check consumes
+ * nothing: the limiter is only called when everything before passed, and it charges every limit
+ * together or not at all.
+ *
+ * A key of a registered consumer or on a defined plan is checked against its effective policy
+ * (verify/key-policy.ts); any other key (issued before consumers and plans existed) takes the
+ * plain path it always took.
  */
-import { checkAccess, effectiveExpiry, type VerifyCode, type VerifyRequest, type VerifyResponse } from '@keyledger/schemas';
+import {
+  type AccessFacts,
+  checkAccess,
+  effectiveExpiry,
+  type ForbiddenReason,
+  grantsScopes,
+  type VerifyCode,
+  type VerifyRequest,
+  type VerifyResponse,
+} from '@keyledger/schemas';
 import { PresentedKeyDigests } from '../domain/presented-key-digests.js';
 import { isVerifiableByGateways, type KeyState } from '../domain/keys/index.js';
 import type { LimitDecision, LimitRequest, Limiter } from '../limits/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
+import { KeyPolicies, type KeyPolicy, type PolicySources } from './key-policy.js';
 
 /** The verify answer; the route adds the checkpoint this instance had applied. */
 export type VerifyAnswer = Omit<VerifyResponse, 'checkpoint'>;
@@ -18,73 +33,120 @@ export interface VerifyOutcome {
   response: VerifyAnswer;
   /** The limiter's answer when it was consulted (for the RateLimit headers). */
   decision: LimitDecision | undefined;
-  /** Quota units charged by this call (0 unless VALID with a quota). */
+  /** Units charged by this call: 0 unless VALID and charged now (not a chargeId replay) with a quota, credits or a plan. */
   units: number;
 }
 
 export interface VerifyDeps {
   keys: KeyProjection;
   limiter: Limiter;
+  /** Consumers and plans, from their read models; without them every key takes the plain path. */
+  policySources?: PolicySources;
   now?: () => number;
 }
 
-const EMPTY_LIMITS = { rate: null, quota: null };
+const EMPTY_LIMITS: VerifyAnswer['limits'] = { rate: null, quota: null, rates: [], credits: null };
 
-export function createKeyVerifier({ keys, limiter, now = Date.now }: VerifyDeps) {
+export function createKeyVerifier({ keys, limiter, policySources, now = Date.now }: VerifyDeps) {
   const digests = new PresentedKeyDigests();
+  const policies = policySources ? new KeyPolicies(policySources) : undefined;
   return async function verify(request: VerifyRequest): Promise<VerifyOutcome> {
     const digest = digests.get(request.key);
-    if (digest === null) return reject('MALFORMED', undefined);
+    if (digest === null) return reject('MALFORMED', undefined, undefined, null);
     const state = keys.getByDigest(digest);
-    if (!state || !isVerifiableByGateways(state)) return reject('NOT_FOUND', undefined);
-    const refused = checkAccess(state, request, now());
-    if (refused !== null) return reject(refused, state);
-    if (state.rateLimit === null && state.quota === null) {
-      return { response: answer('VALID', state, undefined), decision: undefined, units: 0 };
+    if (!state || !isVerifiableByGateways(state)) return reject('NOT_FOUND', undefined, undefined, null);
+    const policy = policies?.of(state);
+    const facts: AccessFacts = policy?.facts ?? state;
+    const refused = checkAccess(facts, request, now());
+    if (refused !== null) {
+      return reject(refused, state, policy, refused === 'FORBIDDEN' ? forbiddenReason(facts, request) : null);
     }
-    const cost = request.cost ?? 1;
-    const limitRequest: LimitRequest = { subject: state.id, cost };
-    if (state.rateLimit) limitRequest.rate = state.rateLimit;
-    if (state.quota) limitRequest.quota = state.quota;
+    if (policy && !policy.networks.every((list) => request.clientIp !== undefined && list.allows(request.clientIp))) {
+      // No address given where networks are restricted: it cannot be checked, so it is refused (fail closed).
+      return reject('FORBIDDEN', state, policy, 'network');
+    }
+    const limitRequest = limitRequestFor(state, policy, request);
+    if (limitRequest === undefined) {
+      return { response: answer('VALID', state, policy, undefined, null), decision: undefined, units: policy?.policy?.plan ? (request.cost ?? 1) : 0 };
+    }
     const decision = await limiter.check(limitRequest);
-    // This verifier passes no credits, so CREDITS_EXHAUSTED cannot come back yet (the lead adds it to VerifyCode with plans).
-    const code: VerifyCode = decision.allowed ? 'VALID' : (decision.code as Exclude<typeof decision.code, 'CREDITS_EXHAUSTED'>) ?? 'RATE_LIMITED';
+    const code: VerifyCode = decision.allowed ? 'VALID' : (decision.code ?? 'RATE_LIMITED');
+    const charged = decision.allowed && decision.replayed !== true;
+    const billed = limitRequest.quota !== undefined || limitRequest.credits !== undefined || policy?.policy?.plan != null;
     return {
-      response: answer(code, state, decision),
+      response: answer(code, state, policy, decision, null),
       decision,
-      units: decision.allowed && state.quota ? cost : 0,
+      units: charged && billed ? limitRequest.cost : 0,
     };
   };
 }
 
-function reject(code: VerifyCode, state: KeyState | undefined): VerifyOutcome {
-  return { response: answer(code, state, undefined), decision: undefined, units: 0 };
+/** Every limit the key is under, or undefined when it is under none. */
+function limitRequestFor(state: KeyState, policy: KeyPolicy | undefined, request: VerifyRequest): LimitRequest | undefined {
+  const effective = policy?.policy;
+  const cost = request.cost ?? 1;
+  if (!effective) {
+    if (state.rateLimit === null && state.quota === null) return undefined;
+    const plain: LimitRequest = { subject: state.id, cost };
+    if (state.rateLimit) plain.rate = state.rateLimit;
+    if (state.quota) plain.quota = state.quota;
+    if (request.chargeId !== undefined) plain.chargeId = request.chargeId;
+    return plain;
+  }
+  const planRates = effective.rateLimits.filter((limit) => limit.name !== 'key');
+  if (state.rateLimit === null && planRates.length === 0 && effective.quotas.length === 0 && effective.credits === null) return undefined;
+  const limited: LimitRequest = { subject: state.id, cost };
+  if (state.rateLimit) limited.rate = state.rateLimit;
+  if (planRates.length > 0) limited.rates = planRates;
+  const [quota, ...quotas] = effective.quotas;
+  if (quota) limited.quota = quota;
+  if (quotas.length > 0) limited.quotas = quotas;
+  if (effective.credits) limited.credits = { initial: effective.credits.initial, refill: effective.credits.refill, sinceMs: Date.parse(state.createdAt) };
+  if (request.chargeId !== undefined) limited.chargeId = request.chargeId;
+  return limited;
 }
 
-function answer(code: VerifyCode, state: KeyState | undefined, decision: LimitDecision | undefined): VerifyAnswer {
+function forbiddenReason(facts: AccessFacts, request: VerifyRequest): ForbiddenReason {
+  return grantsScopes(facts.scopes, request.scopes) ? 'endpoint' : 'scope';
+}
+
+function reject(code: VerifyCode, state: KeyState | undefined, policy: KeyPolicy | undefined, reason: ForbiddenReason | null): VerifyOutcome {
+  return { response: answer(code, state, policy, undefined, reason), decision: undefined, units: 0 };
+}
+
+function answer(
+  code: VerifyCode,
+  state: KeyState | undefined,
+  policy: KeyPolicy | undefined,
+  decision: LimitDecision | undefined,
+  reason: ForbiddenReason | null,
+): VerifyAnswer {
   if (!state) {
-    return { valid: false, code, keyId: null, consumerId: null, scopes: [], meta: null, expiresAt: null, limits: EMPTY_LIMITS };
+    return { valid: false, code, keyId: null, consumerId: null, scopes: [], meta: null, expiresAt: null, limits: EMPTY_LIMITS, plan: null, reason, replayed: false, consumerRegistered: false };
   }
   return {
     valid: code === 'VALID',
     code,
     keyId: state.id,
     consumerId: state.consumerId,
-    scopes: state.scopes,
+    scopes: (policy?.scopes ?? state.scopes) as string[],
     meta: state.meta,
     expiresAt: effectiveExpiry(state),
-    limits: {
-      rate: decision?.rate
-        ? { limit: decision.rate.limit, remaining: decision.rate.remaining, resetSeconds: decision.rate.resetSeconds }
-        : null,
-      quota: decision?.quota
-        ? {
-            limit: decision.quota.limit,
-            remaining: decision.quota.remaining,
-            resetAt: decision.quota.resetAt.toISOString(),
-            period: decision.quota.period,
-          }
-        : null,
-    },
+    limits: decision === undefined ? EMPTY_LIMITS : limitsOf(decision),
+    plan: policy?.policy?.plan ?? null,
+    reason,
+    replayed: decision?.replayed === true,
+    consumerRegistered: policy?.consumerRegistered ?? false,
+  };
+}
+
+function limitsOf(decision: LimitDecision): VerifyAnswer['limits'] {
+  return {
+    rate: decision.rate ? { limit: decision.rate.limit, remaining: decision.rate.remaining, resetSeconds: decision.rate.resetSeconds } : null,
+    quota: decision.quota
+      ? { limit: decision.quota.limit, remaining: decision.quota.remaining, resetAt: decision.quota.resetAt.toISOString(), period: decision.quota.period }
+      : null,
+    rates: decision.rates ? decision.rates.map((rate) => ({ name: rate.name, limit: rate.limit, remaining: rate.remaining, resetSeconds: rate.resetSeconds })) : [],
+    credits: decision.credits ? { remaining: decision.credits.balance, refillAt: decision.credits.refillAt?.toISOString() ?? null } : null,
   };
 }

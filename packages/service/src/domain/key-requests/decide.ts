@@ -6,7 +6,7 @@
  * The key itself is issued by the key decider in the same transaction as the request's approval
  * (plans without approval) or its claim (plans with approval): see app/key-request-commands.ts.
  */
-import type { KeyRequestEvent } from '@keyledger/schemas';
+import type { KeyRequest, KeyRequestEvent } from '@keyledger/schemas';
 import { DomainError } from '../errors.js';
 import { validated } from '../validate-event.js';
 
@@ -107,4 +107,21 @@ export function keyIssuedWith(events: readonly KeyRequestEvent[], state: KeyRequ
     if (event.type === 'KeyRequestClaimed' && state?.keyId === null) return event.data.keyId;
   }
   return null;
+}
+
+/** The API view of a key request (the claim digest stays inside). */
+export function toKeyRequestView(state: KeyRequestState): KeyRequest {
+  return {
+    id: state.id,
+    consumerId: state.consumerId,
+    planId: state.planId,
+    name: state.name,
+    status: state.status,
+    keyId: state.keyId,
+    decidedBy: state.decidedBy,
+    decisionReason: state.decisionReason,
+    createdAt: state.createdAt,
+    updatedAt: state.updatedAt,
+    revision: state.revision,
+  };
 }

@@ -3,7 +3,15 @@
  * instead of diffing states. The digest is left out (it identifies the secret) and no event ever
  * holds a plaintext key, so neither can appear here.
  */
-import { CURRENT_SCHEMA_VERSION, type HistoryEntry, isEventType, type KeyEvent, upcastEvent } from '@keyledger/schemas';
+import {
+  CURRENT_SCHEMA_VERSION,
+  type HistoryEntry,
+  isEventType,
+  type KeyEvent,
+  keyEventSchemas,
+  publicEventView,
+  upcastEvent,
+} from '@keyledger/schemas';
 
 export type Changes = HistoryEntry['changes'];
 export type JsonValue = Changes[string];
@@ -43,7 +51,7 @@ export function describeChange(event: KeyEvent): Changes {
  * it) is shown as stored, without a `digest` field, and never makes history fail.
  */
 export function describeRecordedChange(type: string, schemaVersion: number, data: unknown): Changes {
-  if (isEventType(type) && schemaVersion <= CURRENT_SCHEMA_VERSION[type]) {
+  if (isEventType(type) && type in keyEventSchemas && schemaVersion <= CURRENT_SCHEMA_VERSION[type]) {
     try {
       return describeChange({ type, data: upcastEvent(type, schemaVersion, data) } as KeyEvent);
     } catch {
@@ -51,7 +59,9 @@ export function describeRecordedChange(type: string, schemaVersion: number, data
     }
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return { data: json({ value: data }).value ?? null };
-  const { digest: _digest, ...rest } = data as Record<string, unknown>;
+  // Other aggregates' events (consumers, plans, key requests) say what they changed in their data;
+  // the private fields (digests) are left out as in every public view.
+  const { digest: _digest, ...rest } = publicEventView(type, data as Record<string, unknown>, {}).data;
   return json(rest);
 }
 

@@ -40,6 +40,7 @@ function decideUnchecked(command: PlanCommand, state: PlanState | null): PlanEve
 }
 
 const MONEY_FIELDS = ['flatFee', 'includedUnits', 'unitPricePer1000'] as const;
+const RESERVED_LIMIT_NAMES = /^(rate|key|quota|credits|quota-(minute|hour|day|month))$/;
 
 function checkedTerms(terms: ProposedTerms): PlanTerms {
   if (terms.price !== null) {
@@ -58,6 +59,11 @@ function checkedTerms(terms: ProposedTerms): PlanTerms {
   const repeated = names.filter((name, index) => names.indexOf(name) !== index);
   if (repeated.length > 0) {
     throw new DomainError('INVALID_ARGUMENT', `rate limit names must be unique, repeated: ${unique(repeated).join(', ')}`, 'rate-limit-names-unique');
+  }
+  // These names label other limits in verify answers and RateLimit headers (a key's own rate limit, quotas, credits).
+  const reserved = names.filter((name) => RESERVED_LIMIT_NAMES.test(name));
+  if (reserved.length > 0) {
+    throw new DomainError('INVALID_ARGUMENT', `rate limit names ${unique(reserved).join(', ')} are reserved (rate, key, quota, quota-<period>, credits)`, 'rate-limit-name-reserved');
   }
   return {
     ...terms,

@@ -15,6 +15,7 @@
  * The gateway's own management key (keys:verify) travels in Keyledger-Authorization, so the
  * consumer's Authorization header reaches this route untouched.
  */
+import { isIP } from 'node:net';
 import { GATEWAY_REFUSALS, gatewayRefusalFor, PROBLEM_TYPES, type GatewayRefusal, type RefusedCode } from '@keyledger/schemas';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ForwardAuthConfig } from '../../config/config.js';
@@ -74,6 +75,8 @@ export const forwardAuthRoutes: FastifyPluginAsync<ForwardAuthRoutesOptions> = a
       ...(scopes.length > 0 ? { scopes } : {}),
       endpoint: { method: original.method, path },
       cost: 1,
+      // The client's own address (through trusted proxies), for the consumer's and plan's allowed networks.
+      ...(original.clientAddress !== null && isIP(original.clientAddress) !== 0 ? { clientIp: original.clientAddress } : {}),
     });
     const headers = limitResponseHeaders(decision);
     const refusal = gatewayRefusalFor(response.code);

@@ -25,6 +25,7 @@ import type { CommandResult, KeyCommands } from '../../app/key-commands.js';
 import { describeRecordedChange, toKeyView } from '../../domain/keys/index.js';
 import type { KeyProjection } from '../../projections/key-projection.js';
 import { answeredAt, commandContext, etag } from '../context.js';
+import { commandProblems, decodeCursor, emptyBodyIsEmptyObject, encodeCursor, historyEntries, idempotencyHeaders, problems, security } from './shared.js';
 
 export interface KeyRoutesOptions {
   commands: KeyCommands;
@@ -33,17 +34,9 @@ export interface KeyRoutesOptions {
 }
 
 const Params = z.object({ id: KeyId }).strict();
-const problems = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 412: Problem, 422: Problem };
-/** Commands also answer 503 when written but not yet applied by this instance (Retry-After). */
-const commandProblems = { ...problems, 503: Problem };
 const tags = ['keys'];
 const write = { permission: 'keys:write' as const };
 const read = { permission: 'keys:read' as const };
-const security = [{ bearer: [] }];
-const idempotencyHeaders = z.object({
-  'idempotency-key': z.string().optional().meta({ description: 'Same key and body: the first outcome, written once' }),
-  'if-match': z.string().optional().meta({ description: 'ETag (revision) the caller last saw; 412 when it changed' }),
-});
 
 export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { commands, keys, now }) => {
   const reply200 = (request: FastifyRequest, reply: FastifyReply, result: CommandResult) => {
@@ -74,7 +67,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
   }, async (request) => {
     const { consumerId, status, cursor, limit } = request.query;
     const at = now();
-    const page = keys.list({ consumerId, status, after: cursor === undefined ? undefined : decodeCursor(cursor), limit }, at);
+    const page = keys.list({ consumerId, status, after: cursor === undefined ? undefined : decodeCursor(cursor, KeyId), limit }, at);
     return {
       items: page.items.map((state) => toKeyView(state, at)),
       nextCursor: page.nextAfter === null ? null : encodeCursor(page.nextAfter),
@@ -130,9 +123,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
     app.post(`/keys/:id/${action}`, {
       config: write,
       // The reason is optional, so a bare `curl -X POST` (no body at all) is a valid call.
-      preValidation: async (request) => {
-        if (request.body === null || request.body === undefined) request.body = {};
-      },
+      preValidation: emptyBodyIsEmptyObject,
       schema: {
         tags, security, summary: `${action[0]!.toUpperCase()}${action.slice(1)} a key`, operationId: `${action}Key`,
         headers: idempotencyHeaders, params: Params, body: ReasonRequest, response: { 200: Key, ...commandProblems },
@@ -170,43 +161,6 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
     schema: { tags, security, summary: "The key's events: who changed what, when", operationId: 'keyHistory', params: Params, response: { 200: KeyHistory, ...problems } },
   }, async (request) => {
     const events = await commands.history(request.params.id);
-    return {
-      keyId: request.params.id,
-      entries: events.map((event) => {
-        const meta = event.metadata as {
-          actor: Actor;
-          requestId: string | null;
-          clientRequestId?: string;
-          sourceAddress: string | null;
-          occurredAt: string;
-          schemaVersion?: number;
-        };
-        return {
-          revision: event.revision,
-          type: event.type,
-          occurredAt: meta.occurredAt,
-          actor: meta.actor,
-          requestId: meta.requestId,
-          clientRequestId: meta.clientRequestId ?? null,
-          sourceAddress: meta.sourceAddress,
-          changes: describeRecordedChange(event.type, meta.schemaVersion ?? 1, event.data),
-        };
-      }),
-    };
+    return { keyId: request.params.id, entries: historyEntries(events) };
   });
 };
-
-function encodeCursor(keyId: string): string {
-  return Buffer.from(JSON.stringify({ after: keyId })).toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
-    const result = KeyId.safeParse(parsed.after);
-    if (result.success) return result.data;
-  } catch {
-    /* fall through to the problem below */
-  }
-  throw badRequest('cursor is not one returned by keyledger', [{ path: 'querystring.cursor', message: 'invalid cursor' }]);
-}

@@ -1,0 +1,81 @@
+/**
+ * Usage reports replayed from the ledger: every usage event (UsageBatchRecorded, and the per-key
+ * UsageRecorded of older versions) whose interval starts in the period, for the consumer's (or the
+ * plan's) keys, priced with the plan version in force at each interval (domain/usage).
+ *
+ * A period is reported final only once it has ended and every instance has had time to flush the
+ * usage it counted in it (`finalAfterMs` past the end): from then on the figures depend only on
+ * events that are already in the ledger, so they are the same on every instance, after every
+ * restart and every rebuild.
+ */
+import type { UsageReport } from '@keyledger/schemas';
+import type { KeyState } from '../domain/keys/index.js';
+import { type PlanState } from '../domain/plans/index.js';
+import { buildUsageReport, parsePeriod, type ReportedKey, type UsageSlice } from '../domain/usage/usage-report.js';
+import type { KeyProjection } from '../projections/key-projection.js';
+import type { ConsumerReadModel, PlanReadModel } from '../projections/consumer-plan-projections.js';
+import type { EventStore } from '../store/port.js';
+import { usageEntries } from '../verify/usage-projection.js';
+import { notFound } from './errors.js';
+
+export interface UsageReportsOptions {
+  store: EventStore;
+  keys: KeyProjection;
+  consumers: ConsumerReadModel;
+  plans: PlanReadModel;
+  /** Writes out the usage this instance has counted but not yet recorded. */
+  flush(): Promise<void>;
+  /** How long after a period's end its report becomes final (a few usage flush intervals). */
+  finalAfterMs: number;
+  now?: () => number;
+}
+
+const USAGE_TYPES = ['UsageBatchRecorded', 'UsageRecorded'];
+
+export class UsageReports {
+  constructor(private readonly options: UsageReportsOptions) {}
+
+  async forConsumer(consumerId: string, periodText: string): Promise<UsageReport> {
+    const period = parsePeriod(periodText);
+    if (!this.options.consumers.get(consumerId)) throw notFound(`consumer ${consumerId} not found`);
+    const keys = this.options.keys.list({ consumerId, limit: Number.MAX_SAFE_INTEGER }, new Date()).items;
+    return this.#report(period, keys, { consumerId, planId: null });
+  }
+
+  async forPlan(planId: string, periodText: string): Promise<UsageReport> {
+    const period = parsePeriod(periodText);
+    if (!this.options.plans.get(planId)) throw notFound(`plan ${planId} not found`);
+    const keys = this.options.keys.list({ limit: Number.MAX_SAFE_INTEGER }, new Date()).items.filter((key) => key.planId === planId);
+    return this.#report(period, keys, { consumerId: null, planId });
+  }
+
+  async #report(period: ReturnType<typeof parsePeriod>, keys: readonly KeyState[], subject: { consumerId: string | null; planId: string | null }): Promise<UsageReport> {
+    await this.options.flush();
+    // Keys that existed at some point of the period (a key issued later, or revoked before, had no part in it).
+    keys = keys.filter((key) => Date.parse(key.createdAt) < period.toMs && (key.revokedAt === null || Date.parse(key.revokedAt) >= period.fromMs));
+    const wanted = new Set(keys.map((key) => key.id));
+    const slices: UsageSlice[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.options.store.readAll({ ...(after === undefined ? {} : { after }), maxCount: 1000, types: USAGE_TYPES });
+      for (const event of page.events) {
+        for (const entry of usageEntries(event)) {
+          if (!wanted.has(entry.keyId)) continue;
+          const at = Date.parse(entry.from);
+          if (at < period.fromMs || at >= period.toMs) continue;
+          slices.push({ keyId: entry.keyId, from: entry.from, counts: entry.counts, units: entry.units });
+        }
+      }
+      if (page.events.length === 0 || page.checkpoint === undefined) break;
+      after = page.checkpoint;
+    }
+    const plans = new Map<string, PlanState>();
+    for (const key of keys) {
+      const plan = key.planId === null ? undefined : this.options.plans.get(key.planId);
+      if (plan) plans.set(plan.id, plan);
+    }
+    const reported: ReportedKey[] = keys.map((key) => ({ keyId: key.id, consumerId: key.consumerId, planId: key.planId, createdAt: key.createdAt, revokedAt: key.revokedAt }));
+    const now = (this.options.now ?? Date.now)();
+    return buildUsageReport({ period, ...subject, keys: reported, slices, plans, nowMs: now - this.options.finalAfterMs });
+  }
+}

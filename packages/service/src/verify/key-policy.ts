@@ -1,0 +1,82 @@
+/**
+ * What verify enforces for one key: its own settings, narrowed by its consumer's status and
+ * networks and, for a key on a plan, by the plan's current version (domain/policy/effective-policy).
+ * Computed once per (key revision, consumer state, plan state) and kept until one of them changes:
+ * the read models replace a state object on every change, so identity says whether it is current.
+ */
+import type { AccessFacts } from '@keyledger/schemas';
+import type { ConsumerState } from '../domain/consumers/index.js';
+import type { KeyState } from '../domain/keys/index.js';
+import { currentVersion, type PlanState } from '../domain/plans/index.js';
+import { type EffectivePolicy, effectivePolicy } from '../domain/policy/effective-policy.js';
+import { type NetworkList, networkList } from '../domain/policy/networks.js';
+
+export interface KeyPolicy {
+  /** The key as verify checks it: the plan's scopes where the key names none, the consumer's status folded in. */
+  facts: AccessFacts;
+  scopes: readonly string[];
+  policy: EffectivePolicy | null;
+  /** Every list the client address must be in (consumer's, plan's). */
+  networks: readonly NetworkList[];
+  consumerRegistered: boolean;
+}
+
+interface Cached {
+  revision: number;
+  consumer: ConsumerState | undefined;
+  plan: PlanState | undefined;
+  value: KeyPolicy;
+}
+
+export interface PolicySources {
+  consumer(id: string): ConsumerState | undefined;
+  plan(id: string): PlanState | undefined;
+}
+
+export class KeyPolicies {
+  readonly #cache = new Map<string, Cached>();
+
+  constructor(private readonly sources: PolicySources) {}
+
+  /** Undefined for a key that neither a registered consumer nor a defined plan governs (the plain path). */
+  of(key: KeyState): KeyPolicy | undefined {
+    const consumer = this.sources.consumer(key.consumerId);
+    const plan = key.planId === null ? undefined : this.sources.plan(key.planId);
+    if (consumer === undefined && plan === undefined) return undefined;
+    const cached = this.#cache.get(key.id);
+    if (cached && cached.revision === key.revision && cached.consumer === consumer && cached.plan === plan) return cached.value;
+    const value = compute(key, consumer, plan);
+    if (this.#cache.size >= 100_000) this.#cache.clear();
+    this.#cache.set(key.id, { revision: key.revision, consumer, plan, value });
+    return value;
+  }
+}
+
+function compute(key: KeyState, consumer: ConsumerState | undefined, plan: PlanState | undefined): KeyPolicy {
+  const version = plan ? currentVersion(plan) : undefined;
+  const policy =
+    key.kind === 'consumer'
+      ? effectivePolicy(
+          { scopes: key.scopes, endpoints: key.endpoints, networks: [], rateLimit: key.rateLimit, quota: key.quota },
+          plan && version ? { id: plan.id, version: version.version, terms: version.terms } : null,
+          consumer?.allowedNetworks ?? [],
+        )
+      : null;
+  const scopes = policy?.scopes ?? key.scopes;
+  return {
+    facts: {
+      expiresAt: key.expiresAt,
+      validUntil: key.validUntil,
+      scopes: [...scopes],
+      endpoints: [...(policy?.endpoints ?? key.endpoints)],
+      // A suspended consumer suspends every key at once; a closed one revokes them (the closure
+      // process manager then records a revocation per key, for the history).
+      suspended: key.suspended || consumer?.status === 'suspended',
+      revoked: key.revoked || consumer?.status === 'closed',
+    },
+    scopes,
+    policy,
+    networks: (policy?.networkLists ?? []).map((list) => networkList(list)),
+    consumerRegistered: consumer !== undefined,
+  };
+}
