@@ -46,7 +46,12 @@ describe('verify: every code', () => {
       scopes: ['orders:read'],
       meta: { tier: 'gold' },
       expiresAt: new Date(expiresAt).toISOString(),
-      limits: { rate: null, quota: null },
+      limits: { rate: null, quota: null, rates: [], credits: null },
+      // A key of no registered consumer and on no plan: none of their policies applied.
+      plan: null,
+      reason: null,
+      replayed: false,
+      consumerRegistered: false,
       // The checkpoint this instance had applied: at least the key's issue, and the header's value.
       checkpoint: response.headers['keyledger-checkpoint'],
     });
