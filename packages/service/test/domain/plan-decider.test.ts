@@ -75,4 +75,11 @@ describe('plan decider', () => {
   it('given a bad currency or scope, when defined, then INVALID_ARGUMENT from the event schema', () => {
     expect(outcome([], { type: 'DefinePlan', planId: 'p', terms: { ...terms, price: { ...terms.price!, currency: 'euro' } } })).toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
+
+  it('refuses rate limit names that label other limits (rate-limit-name-reserved)', () => {
+    for (const name of ['quota', 'credits', 'key', 'rate', 'quota-month']) {
+      const terms_ = { ...terms, rateLimits: [{ name, limit: 1, windowSeconds: 1 }] };
+      expect(outcome([], { type: 'DefinePlan', planId: 'p', terms: terms_ })).toMatchObject({ code: 'INVALID_ARGUMENT', rule: 'rate-limit-name-reserved' });
+    }
+  });
 });
