@@ -149,7 +149,10 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
     const params = validateLimitRequest(request, false);
     const namedParams = hasLimitExtras(request) ? validateLimitExtras(request) : undefined;
     const { rate, quota, rates, quotas, credits } = request;
-    if (rate === undefined && quota === undefined && rates === undefined && quotas === undefined && credits === undefined) return { allowed: true };
+    // Nothing to charge: allowed, unless a chargeId asks to remember the outcome (billed units are charges too).
+    if (rate === undefined && quota === undefined && rates === undefined && quotas === undefined && credits === undefined && (!charge || request.chargeId === undefined)) {
+      return { allowed: true };
+    }
     const nowMs = now();
     const chargeId = charge ? request.chargeId : undefined;
     if (chargeId !== undefined) {

@@ -162,7 +162,10 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
     const params = validateLimitRequest(request, false);
     const namedParams = hasLimitExtras(request) ? validateLimitExtras(request) : undefined;
     const { rate, quota, rates, quotas, credits } = request;
-    if (rate === undefined && quota === undefined && rates === undefined && quotas === undefined && credits === undefined) return { allowed: true };
+    // Nothing to charge: allowed, unless a chargeId asks to remember the outcome (billed units are charges too).
+    if (rate === undefined && quota === undefined && rates === undefined && quotas === undefined && credits === undefined && (!charge || request.chargeId === undefined)) {
+      return { allowed: true };
+    }
     const chargeId = charge ? request.chargeId : undefined;
     const argv = [charge ? '1' : '0', nowArg(), String(cost), chargeId ?? '', chargeRetention];
     const nRates = (params === undefined ? 0 : 1) + (rates?.length ?? 0);

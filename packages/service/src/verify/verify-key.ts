@@ -86,7 +86,7 @@ function limitRequestFor(state: KeyState, policy: KeyPolicy | undefined, request
   const effective = policy?.policy;
   const cost = request.cost ?? 1;
   if (!effective) {
-    if (state.rateLimit === null && state.quota === null) return undefined;
+    if (state.rateLimit === null && state.quota === null) return request.chargeId === undefined ? undefined : { subject: state.id, cost, chargeId: request.chargeId };
     const plain: LimitRequest = { subject: state.id, cost };
     if (state.rateLimit) plain.rate = state.rateLimit;
     if (state.quota) plain.quota = state.quota;
@@ -94,7 +94,10 @@ function limitRequestFor(state: KeyState, policy: KeyPolicy | undefined, request
     return plain;
   }
   const planRates = effective.rateLimits.filter((limit) => limit.name !== 'key');
-  if (state.rateLimit === null && planRates.length === 0 && effective.quotas.length === 0 && effective.credits === null) return undefined;
+  if (state.rateLimit === null && planRates.length === 0 && effective.quotas.length === 0 && effective.credits === null) {
+    // No limit, but a chargeId: the limiter remembers the outcome, so a retry is not billed twice.
+    return request.chargeId === undefined ? undefined : { subject: state.id, cost, chargeId: request.chargeId };
+  }
   const limited: LimitRequest = { subject: state.id, cost };
   if (state.rateLimit) limited.rate = state.rateLimit;
   if (planRates.length > 0) limited.rates = planRates;

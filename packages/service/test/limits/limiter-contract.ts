@@ -448,6 +448,16 @@ export function describeLimiterContract(label: string, harness: LimiterHarness):
     });
 
     describe('idempotent charging (chargeId)', () => {
+      it('with no limit at all, a chargeId is still remembered: the retry says replayed (its units are billed once)', async () => {
+        const l = await limiter();
+        const s = subject();
+        expect(await l.check({ subject: s, cost: 1, chargeId: 'bill-1' })).toEqual({ allowed: true });
+        expect(await l.check({ subject: s, cost: 1, chargeId: 'bill-1' })).toEqual({ allowed: true, replayed: true });
+        expect(await l.check({ subject: s, cost: 1, chargeId: 'bill-2' })).toEqual({ allowed: true });
+        // Without a chargeId nothing is remembered.
+        expect(await l.check({ subject: s, cost: 1 })).toEqual({ allowed: true });
+      });
+
       it('a retry with the same chargeId gets the first decision, replayed, and is charged once', async () => {
         const l = await limiter();
         const s = subject();

@@ -92,6 +92,22 @@ describe('verify on a plan', () => {
   });
 });
 
+describe('usage units are billed once per chargeId', () => {
+  it('a priced plan without limits: a retried verify with the same chargeId counts one unit', async () => {
+    const consumerId = await approvedConsumer();
+    const planId = await plan({ price: { currency: 'EUR', flatFee: 0, includedUnits: 0, unitPricePer1000: 1000 } });
+    const key = await h.issue({ consumerId, planId });
+    expect((await h.verify({ key: key.secret, chargeId: 'r-1' })).body).toMatchObject({ code: 'VALID', replayed: false });
+    expect((await h.verify({ key: key.secret, chargeId: 'r-1' })).body).toMatchObject({ code: 'VALID', replayed: true });
+    expect((await h.verify({ key: key.secret, chargeId: 'r-2' })).body.replayed).toBe(false);
+    const period = new Date().toISOString().slice(0, 7);
+    const report = await h.call('GET', `/v1/consumers/${consumerId}/usage?period=${period}`);
+    expect(report.status).toBe(200);
+    // Three VALID answers, two charged units, each 1000/1000 = 1 minor unit.
+    expect(report.body).toMatchObject({ units: 2, charge: 2, byOutcome: { VALID: 3 } });
+  });
+});
+
 describe('verify and the consumer', () => {
   it('suspending the consumer suspends every key at once; reinstating restores them; closing revokes them', async () => {
     const consumerId = await approvedConsumer();
