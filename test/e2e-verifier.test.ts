@@ -59,4 +59,36 @@ describe.skipIf(skipWithoutPostgres)(name, () => {
     await eventually('the suspension to reach the verifier on B', () => verifier.peek(issued.secret!)?.code === 'SUSPENDED', 5_000);
     expect((await verifier.verify(issued.secret!)).code).toBe('SUSPENDED');
   });
+
+  it('keys of a registered consumer or on a plan are never answered from the cache: a consumer suspended on A is SUSPENDED at once', async () => {
+    const consumer = await clientA.consumers.register({ name: 'Verified shop', email: 'ops@shop.test' });
+    await clientA.consumers.approve(consumer.id, { reason: 'reviewed' });
+    const plan = await clientA.plans.define({ name: 'Basic', scopes: ['orders:read'] });
+    const onPlan = await clientA.keys.issue({ consumerId: consumer.id, planId: plan.id });
+    const ofConsumer = await clientA.keys.issue({ consumerId: consumer.id, scopes: ['orders:read'] });
+    for (const key of [onPlan, ofConsumer]) {
+      await eventually('B to accept the key', async () => (await verifier.verify(key.secret!)).code === 'VALID');
+    }
+    // The service answers them (its consumer's status and networks, the plan's terms apply): nothing is cached.
+    expect(verifier.peek(onPlan.secret!)).toBeUndefined();
+    expect(verifier.peek(ofConsumer.secret!)).toBeUndefined();
+    const before = verifier.stats().remote;
+    await verifier.verify(ofConsumer.secret!);
+    expect(verifier.stats().remote).toBe(before + 1);
+    await clientA.consumers.suspend(consumer.id, { reason: 'fraud review' });
+    // B answers once it has applied the suspension; the verifier itself holds no stale answer.
+    await eventually('B to apply the suspension', async () => (await clientB.verify({ key: ofConsumer.secret! })).code === 'SUSPENDED', 5_000);
+    expect((await verifier.verify(ofConsumer.secret!)).code).toBe('SUSPENDED');
+    expect((await verifier.verify(onPlan.secret!)).code).toBe('SUSPENDED');
+  });
+
+  it('a key cached before its consumer id was registered (adoption) is dropped from the cache by the registration', async () => {
+    const legacy = await clientA.keys.issue({ consumerId: 'adopted-shop', scopes: ['orders:read'] });
+    await eventually('the key to be cached', async () => (await verifier.verify(legacy.secret!), verifier.peek(legacy.secret!)?.code === 'VALID'));
+    await clientA.consumers.register({ id: 'adopted-shop', name: 'Adopted', email: 'ops@adopted.test' });
+    await eventually('the registration to evict the cached key', () => verifier.peek(legacy.secret!) === undefined, 5_000);
+    await clientA.consumers.approve('adopted-shop');
+    await clientA.consumers.suspend('adopted-shop', { reason: 'review' });
+    await eventually('B to apply the suspension', async () => (await verifier.verify(legacy.secret!)).code === 'SUSPENDED', 5_000);
+  });
 });

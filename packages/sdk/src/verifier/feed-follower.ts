@@ -11,6 +11,8 @@ import type { KeyledgerClient } from '../client.js';
 import type { EventFeed } from '../event-feed.js';
 import type { LedgerEvent } from '../types.js';
 
+const FOLLOWED_CATEGORIES = 'key,consumer';
+
 export interface FeedFollowerOptions {
   client: KeyledgerClient;
   onEvent(event: LedgerEvent): void;
@@ -39,7 +41,8 @@ export class FeedFollower {
 
   constructor(options: FeedFollowerOptions) {
     this.#options = options;
-    this.#feed = options.client.events.stream({ category: 'key' });
+    // Keys, and consumers: a consumer's registration, suspension or closure changes what its keys may do.
+    this.#feed = options.client.events.stream({ category: FOLLOWED_CATEGORIES });
     this.#feed.on('connected', () => {
       const epoch = ++this.#epoch;
       void this.#probe(epoch);
@@ -52,7 +55,7 @@ export class FeedFollower {
     return this.#live;
   }
 
-  /** The feed's position: the last key event (or checkpoint frame) it has handed over. */
+  /** The feed's position: the last key or consumer event (or checkpoint frame) it has handed over. */
   get checkpoint(): string | undefined {
     return this.#feed.checkpoint;
   }
@@ -104,7 +107,7 @@ export class FeedFollower {
     while (!this.#closed && epoch === this.#epoch && this.#feed.connected) {
       try {
         const after = this.#feed.checkpoint;
-        const page = await this.#options.client.events.list({ category: 'key', limit: 1, ...(after !== undefined ? { after } : {}) });
+        const page = await this.#options.client.events.list({ category: FOLLOWED_CATEGORIES, limit: 1, ...(after !== undefined ? { after } : {}) });
         if (epoch !== this.#epoch || !this.#feed.connected) return;
         if (page.events.length === 0) {
           this.#live = true;
