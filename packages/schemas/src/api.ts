@@ -89,6 +89,7 @@ export const KeyList = z
 export const ListKeysQuery = z
   .object({
     consumerId: ConsumerId.optional(),
+    planId: PlanId.optional(),
     status: KeyStatus.optional(),
     cursor: z.string().max(200).optional(),
     limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -96,6 +97,11 @@ export const ListKeysQuery = z
   .strict();
 
 export const GetKeyQuery = z.object({ at: Instant.optional() }).strict();
+
+export const AddCreditsRequest = z
+  .object({ amount: z.int().min(1).max(1_000_000_000_000), reason: Reason.optional() })
+  .strict()
+  .meta({ id: 'AddCreditsRequest' });
 
 export const ReplaceScopesRequest = z
   .object({ scopes: Scopes, endpoints: Endpoints.optional() })
@@ -247,7 +253,15 @@ export const VerifyResponse = z
   .meta({ id: 'VerifyResponse' });
 
 export const QuotaResponse = z
-  .object({ keyId: KeyId, rate: RateState.nullable(), quota: QuotaState.extend({ used: z.int() }).nullable() })
+  .object({
+    keyId: KeyId,
+    rate: RateState.nullable(),
+    quota: QuotaState.extend({ used: z.int() }).nullable(),
+    /** A plan's named rate limits. */
+    rates: z.array(NamedRateState),
+    /** A plan's prepaid credits. */
+    credits: CreditsState.nullable(),
+  })
   .meta({ id: 'QuotaResponse' });
 
 export const UsageQuery = z

@@ -82,6 +82,11 @@ export const KeyRotated = z
 
 export const KeyRevoked = z.object({ keyId: KeyId, reason: Reason.nullable() }).strict();
 
+/** Prepaid credits bought for a key on a plan with credits (a top-up): added once, on every instance. */
+export const KeyCreditsAdded = z
+  .object({ keyId: KeyId, amount: z.int().min(1).max(1_000_000_000_000), reason: Reason.nullable() })
+  .strict();
+
 export const VerifyCodeValues = [
   'VALID',
   'MALFORMED',
@@ -146,6 +151,7 @@ export const keyEventSchemas = {
   KeyReinstated,
   KeyRotated,
   KeyRevoked,
+  KeyCreditsAdded,
 } as const;
 
 export const eventSchemas = {
@@ -177,6 +183,7 @@ export const CURRENT_SCHEMA_VERSION: Record<EventType, number> = {
   KeyReinstated: 1,
   KeyRotated: 1,
   KeyRevoked: 1,
+  KeyCreditsAdded: 1,
   UsageRecorded: 1,
   UsageBatchRecorded: 1,
   ...CONSUMER_EVENT_VERSIONS,

@@ -9,6 +9,7 @@ import { idempotencyKeyFor, ifMatchHeader } from './idempotency.js';
 import { backoffDelay, type BackoffPolicy, DEFAULT_BACKOFF, type RetryClass, shouldRetry, sleep } from './retry.js';
 import { type HttpMethod, type HttpResponse, type Query, Transport } from './transport.js';
 import type {
+  AddCreditsRequest,
   AggregateHistory,
   CallOptions,
   ClaimedKeyRequest,
@@ -92,6 +93,8 @@ export interface KeyledgerClient {
     /** POST /v1/keys/{id}/rotate: the previous key (valid for the grace period) and its successor with its secret. */
     rotate(id: string, body: RotateKeyRequest, opts?: CallOptions): Promise<RotatedKey>;
     history(id: string, opts?: CallOptions): Promise<KeyHistory>;
+    /** POST /v1/keys/{id}/credits: a top-up of prepaid credits for a key on a plan with credits. */
+    addCredits(id: string, body: AddCreditsRequest, opts?: CallOptions): Promise<Key>;
   };
   consumers: {
     /** POST /v1/consumers: registered as `pending`. */
@@ -289,6 +292,7 @@ export function createClient(options: ClientOptions): KeyledgerClient {
     revoke: (id, body, opts) => write<Key>('POST', keyPath(id, '/revoke'), body ?? {}, opts),
     rotate: (id, body, opts) => write<RotatedKey>('POST', keyPath(id, '/rotate'), body, opts),
     history: (id, opts) => read<KeyHistory>(keyPath(id, '/history'), undefined, opts),
+    addCredits: (id, body, opts) => write<Key>('POST', keyPath(id, '/credits'), body, opts),
   };
 
   return {

@@ -77,6 +77,7 @@ export type DecisionRequest = JsonBody<'approveConsumer'>;
 export type DefinePlanRequest = WithDefaults<JsonBody<'definePlan'>, 'rateLimits' | 'scopes' | 'endpoints' | 'networks' | 'approvalRequired'>;
 export type RevisePlanRequest = WithDefaults<JsonBody<'revisePlan'>, 'rateLimits' | 'scopes' | 'endpoints' | 'networks' | 'approvalRequired'>;
 export type CreateKeyRequestBody = JsonBody<'requestKey'>;
+export type AddCreditsRequest = JsonBody<'addCredits'>;
 
 // Query strings.
 export type ListKeysQuery = NonNullable<operations['listKeys']['parameters']['query']>;

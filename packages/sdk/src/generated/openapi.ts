@@ -174,6 +174,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/keys/{id}/credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add prepaid credits to a key on a plan with credits (a top-up): added once, on every instance */
+        post: operations["addCredits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/keys/{id}/history": {
         parameters: {
             query?: never;
@@ -908,6 +925,10 @@ export interface components {
             /** @description Ledger checkpoint this instance had applied when answering; null before it applied any event. */
             checkpoint: string | null;
         };
+        AddCreditsRequestInput: {
+            amount: number;
+            reason?: string;
+        };
         ReplaceScopesRequestInput: {
             scopes: components["schemas"]["ScopeInput"][];
             endpoints?: components["schemas"]["EndpointRuleInput"][];
@@ -1044,6 +1065,8 @@ export interface components {
                 period: components["schemas"]["QuotaPeriodInput"];
                 used: number;
             } | null;
+            rates: components["schemas"]["NamedRateStateInput"][];
+            credits: components["schemas"]["CreditsStateInput"] | null;
         };
         UsageBucketInput: {
             start: components["schemas"]["InstantInput"];
@@ -1476,6 +1499,10 @@ export interface components {
             /** @description Ledger checkpoint this instance had applied when answering; null before it applied any event. */
             checkpoint: string | null;
         };
+        AddCreditsRequest: {
+            amount: number;
+            reason?: string;
+        };
         ReplaceScopesRequest: {
             scopes: components["schemas"]["Scope"][];
             endpoints?: components["schemas"]["EndpointRule"][];
@@ -1612,6 +1639,8 @@ export interface components {
                 period: components["schemas"]["QuotaPeriod"];
                 used: number;
             } | null;
+            rates: components["schemas"]["NamedRateState"][];
+            credits: components["schemas"]["CreditsState"] | null;
         };
         UsageBucket: {
             start: components["schemas"]["Instant"];
@@ -1914,6 +1943,7 @@ export interface operations {
         parameters: {
             query?: {
                 consumerId?: components["schemas"]["ConsumerIdInput"];
+                planId?: components["schemas"]["PlanIdInput"];
                 status?: components["schemas"]["KeyStatusInput"];
                 cursor?: string;
                 limit?: number;
@@ -2847,6 +2877,107 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RotatedKey"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addCredits: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body: the first outcome, written once */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: components["schemas"]["KeyIdInput"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddCreditsRequestInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Key"];
                 };
             };
             /** @description Default Response */

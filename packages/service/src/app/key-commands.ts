@@ -14,7 +14,7 @@ import type { ConsumerState } from '../domain/consumers/index.js';
 import { type KeyCommand, type KeyState, decide, evolve, foldKey, successorIssue, toKeyEvent, toKeyView } from '../domain/keys/index.js';
 import { deriveKey, generateKey, newKeyId } from '../domain/key-material.js';
 import type { PlanState } from '../domain/plans/index.js';
-import { assertMayIssue, assertStaysWithinPlan, type UnregisteredConsumers } from '../domain/policy/key-admission.js';
+import { assertMayIssue, assertStaysWithinPlan, assertTakesCredits, type UnregisteredConsumers } from '../domain/policy/key-admission.js';
 import type { EventStore, RecordedEvent } from '../store/port.js';
 import type { ProjectionRunner } from '../projections/runner.js';
 import type { CommandContext } from './command-context.js';
@@ -163,6 +163,11 @@ export class KeyCommands {
     return this.#change(keyId, ctx, () => ({ type: 'SetLimits', authority: ctx.authority, ...limits }));
   }
 
+  /** A top-up of prepaid credits; every instance hands it to its limiter once (verify/credit-ledger.ts). */
+  addCredits(keyId: string, amount: number, reason: string | null, ctx: CommandContext) {
+    return this.#change(keyId, ctx, () => ({ type: 'AddCredits', authority: ctx.authority, amount, reason }), (state, plan) => assertTakesCredits(state, plan));
+  }
+
   suspend(keyId: string, reason: string | null, ctx: CommandContext) {
     return this.#change(keyId, ctx, () => ({ type: 'SuspendKey', authority: ctx.authority, reason, otherActiveAdminKeys: this.#otherAdmins(keyId) }));
   }
@@ -259,7 +264,12 @@ export class KeyCommands {
    * or limits that would reach beyond the plan's current version is refused (the plan id never
    * changes, so it is read from the key stream first).
    */
-  async #change(keyId: string, ctx: CommandContext, command: (state: KeyState) => KeyCommand): Promise<CommandResult> {
+  async #change(
+    keyId: string,
+    ctx: CommandContext,
+    command: (state: KeyState) => KeyCommand,
+    alsoCheck?: (state: KeyState, plan: PlanState | null) => void,
+  ): Promise<CommandResult> {
     const planId = stateOf<KeyState>(await this.#runner.load(keyStream(keyId)))?.planId ?? null;
     return this.#run(ctx, {
       streams: [keyStream(keyId), ...(planId === null ? [] : [streamOf.plan(planId)])],
@@ -268,6 +278,7 @@ export class KeyCommands {
       decide: ([target, plan], now) => {
         const state = existing(target as KeyStream, keyId);
         const events = decide(command(state), state, now);
+        alsoCheck?.(state, stateOf<PlanState>(plan));
         if (events.some((event) => event.type === 'KeyScoped' || event.type === 'KeyThrottled')) {
           let next = state;
           for (const event of events) next = evolve(next, event, { occurredAt: now.toISOString(), revision: next.revision + 1 });

@@ -18,6 +18,9 @@ import { UsageRecorder } from '../verify/usage-recorder.js';
 import { QuotaUsageProjection } from '../verify/usage-projection.js';
 import { createVerification } from '../verify/verification.js';
 import { createKeyVerifier } from '../verify/verify-key.js';
+import { CreditLedger } from '../verify/credit-ledger.js';
+import { creditPolicyOf, KeyPolicies } from '../verify/key-policy.js';
+import { currentVersion } from '../domain/plans/index.js';
 import { openEventStore } from '../store/open-store.js';
 import type { EventStore } from '../store/port.js';
 import { openSnapshotStore } from '../store/snapshots/open.js';
@@ -122,6 +125,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   const consumers = createConsumerReadModel();
   const plans = createPlanReadModel();
   const keyRequests = createKeyRequestReadModel();
+  const creditLedger = new CreditLedger({ onPlan: (keyId) => (keys.getById(keyId)?.planId ?? null) !== null });
   // The gauges read the runner and the keys only when scraped, after both exist.
   const metrics = createMetrics({
     projectionLagSeconds: () => runner.lagSeconds,
@@ -134,7 +138,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   });
   const store = countedStore(opened, metrics);
   const skippedKinds = new Set<string>();
-  const runner = new ProjectionRunner(store, [keys, quotaUsage, consumers, plans, keyRequests], {
+  const runner = new ProjectionRunner(store, [keys, quotaUsage, consumers, plans, keyRequests, creditLedger], {
     onError: (error) => logger.error({ err: error }, 'projection runner failed; retrying'),
     onSkip: (event, reason) => {
       metrics.skippedEvents.inc({ type: event.type.slice(0, 100), reason });
@@ -149,7 +153,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       logger.error({ err: error, projection, eventId: event.id, stream: event.stream, revision: event.revision, type: event.type }, 'projection could not apply an event; parked it');
     },
   });
-  const snapshots = new ProjectionSnapshots(snapshotStore, [keys, quotaUsage, consumers, plans, keyRequests, runner.parked], { logger, instanceId: config.instanceId, compare });
+  const snapshots = new ProjectionSnapshots(snapshotStore, [keys, quotaUsage, consumers, plans, keyRequests, creditLedger, runner.parked], { logger, instanceId: config.instanceId, compare });
   let snapshotTimer: NodeJS.Timeout | undefined;
   let snapshotSaving: Promise<unknown> = Promise.resolve();
   const saveSnapshot = (): Promise<'saved' | 'skipped'> => {
@@ -206,6 +210,25 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       const restored = await quotaUsage.restoreInto(limiter, Date.now());
       if (restored > 0) logger.info({ windows: restored }, 'restored quota usage from the ledger');
     }
+    // Effective policies (consumer status and networks, plan terms), shared by verify and the quota route.
+    const policies = new KeyPolicies({ consumer: (id) => consumers.get(id), plan: (id) => plans.get(id) });
+    const creditPolicyFor = (keyId: string) => {
+      const key = keys.getById(keyId);
+      const plan = key?.planId ? plans.get(key.planId) : undefined;
+      return key && plan ? creditPolicyOf(key, currentVersion(plan).terms.credits) : undefined;
+    };
+    // Top-ups reach the limiter as they are applied, and those of the past once now (idempotent by
+    // event id); a memory limiter also gets back the credits spent before this start.
+    const creditLimiter = limiter;
+    creditLedger.follow((keyId, topUp) => {
+      const credits = creditPolicyFor(keyId);
+      if (!credits) return;
+      void creditLimiter
+        .addCredits({ subject: keyId, credits, amount: topUp.amount, topUpId: topUp.id, at: new Date(topUp.atMs) })
+        .catch((error: unknown) => logger.error({ err: error, keyId }, 'a credit top-up did not reach the limiter; it is handed over again at the next start'));
+    });
+    const creditKeys = await creditLedger.restoreInto(limiter, creditPolicyFor, Date.now(), { spent: limiter.kind === 'memory' });
+    if (creditKeys > 0) logger.info({ keys: creditKeys }, 'restored prepaid credits from the ledger');
     usage = new UsageRecorder(store, { intervalMs: config.usageFlushMs, instanceId: config.instanceId, logger });
     usage.start();
     const serverSecret = resolveServerSecret({
@@ -251,7 +274,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     consumerClosure = new ConsumerClosure({ consumers, keys, commands, logger });
     // One verification for every route that answers verify questions: same checks, usage, metrics.
     const verification = createVerification({
-      verify: createKeyVerifier({ keys, limiter, policySources: { consumer: (id) => consumers.get(id), plan: (id) => plans.get(id) } }),
+      verify: createKeyVerifier({ keys, limiter, policies }),
       usage,
       metrics,
     });
@@ -286,7 +309,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       rootPlugins: [httpMetrics(metrics), ...(config.metrics.listen ? [] : [metricsRoute(metrics)])],
       v1Plugins: [
         async (v1) => {
-          await v1.register(verifyRoutes, { verification, keys, limiter: limiter as Limiter, usage: usage as UsageRecorder, store });
+          await v1.register(verifyRoutes, { verification, keys, policies, limiter: limiter as Limiter, usage: usage as UsageRecorder, store });
           await v1.register(forwardAuthRoutes, { verification, keys, config: config.forwardAuth });
           await v1.register(consumerRoutes, { commands: consumerCommands, keyRequests: keyRequestCommands, consumers, keys, usageReports, now: () => new Date() });
           await v1.register(planRoutes, { commands: planCommands, plans, usageReports });

@@ -17,6 +17,7 @@ import type { SnapshotPart } from './snapshot-part.js';
 
 export interface KeyListQuery {
   consumerId?: string | undefined;
+  planId?: string | undefined;
   status?: KeyStatus | undefined;
   /** Id of the last key of the previous page. */
   after?: string | undefined;
@@ -125,6 +126,7 @@ export class KeyProjection implements Projection, SnapshotPart {
     for (let i = start; i < total; i++) {
       const state = this.#states[at(i)] as KeyState;
       if (query.status !== undefined && keyStatusAt(state, now) !== query.status) continue;
+      if (query.planId !== undefined && state.planId !== query.planId) continue;
       if (items.length === query.limit) return { items, nextAfter: items.at(-1)?.id ?? null };
       items.push(state);
     }

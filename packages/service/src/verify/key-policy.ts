@@ -4,7 +4,8 @@
  * Computed once per (key revision, consumer state, plan state) and kept until one of them changes:
  * the read models replace a state object on every change, so identity says whether it is current.
  */
-import type { AccessFacts } from '@keyledger/schemas';
+import type { AccessFacts, Credits } from '@keyledger/schemas';
+import type { CreditPolicy } from '../limits/index.js';
 import type { ConsumerState } from '../domain/consumers/index.js';
 import type { KeyState } from '../domain/keys/index.js';
 import { currentVersion, type PlanState } from '../domain/plans/index.js';
@@ -79,4 +80,12 @@ function compute(key: KeyState, consumer: ConsumerState | undefined, plan: PlanS
     networks: (policy?.networkLists ?? []).map((list) => networkList(list)),
     consumerRegistered: consumer !== undefined,
   };
+}
+
+/**
+ * A plan's credits as the limiter takes them for one key: the key's balance begins when the key
+ * was issued (refills are counted from then).
+ */
+export function creditPolicyOf(key: Pick<KeyState, 'createdAt'>, credits: Credits | null): CreditPolicy | undefined {
+  return credits === null ? undefined : { initial: credits.initial, refill: credits.refill, sinceMs: Date.parse(key.createdAt) };
 }

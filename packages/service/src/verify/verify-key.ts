@@ -24,7 +24,7 @@ import { PresentedKeyDigests } from '../domain/presented-key-digests.js';
 import { isVerifiableByGateways, type KeyState } from '../domain/keys/index.js';
 import type { LimitDecision, LimitRequest, Limiter } from '../limits/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
-import { KeyPolicies, type KeyPolicy, type PolicySources } from './key-policy.js';
+import { creditPolicyOf, type KeyPolicies, type KeyPolicy } from './key-policy.js';
 
 /** The verify answer; the route adds the checkpoint this instance had applied. */
 export type VerifyAnswer = Omit<VerifyResponse, 'checkpoint'>;
@@ -40,16 +40,15 @@ export interface VerifyOutcome {
 export interface VerifyDeps {
   keys: KeyProjection;
   limiter: Limiter;
-  /** Consumers and plans, from their read models; without them every key takes the plain path. */
-  policySources?: PolicySources;
+  /** Effective policies from the consumer and plan read models; without them every key takes the plain path. */
+  policies?: KeyPolicies;
   now?: () => number;
 }
 
 const EMPTY_LIMITS: VerifyAnswer['limits'] = { rate: null, quota: null, rates: [], credits: null };
 
-export function createKeyVerifier({ keys, limiter, policySources, now = Date.now }: VerifyDeps) {
+export function createKeyVerifier({ keys, limiter, policies, now = Date.now }: VerifyDeps) {
   const digests = new PresentedKeyDigests();
-  const policies = policySources ? new KeyPolicies(policySources) : undefined;
   return async function verify(request: VerifyRequest): Promise<VerifyOutcome> {
     const digest = digests.get(request.key);
     if (digest === null) return reject('MALFORMED', undefined, undefined, null);
@@ -81,31 +80,41 @@ export function createKeyVerifier({ keys, limiter, policySources, now = Date.now
   };
 }
 
-/** Every limit the key is under, or undefined when it is under none. */
+/** Every limit the key is under, or undefined when it is under none (and no chargeId asks to be remembered). */
 function limitRequestFor(state: KeyState, policy: KeyPolicy | undefined, request: VerifyRequest): LimitRequest | undefined {
-  const effective = policy?.policy;
+  const limits = limitPolicyOf(state, policy);
   const cost = request.cost ?? 1;
-  if (!effective) {
-    if (state.rateLimit === null && state.quota === null) return request.chargeId === undefined ? undefined : { subject: state.id, cost, chargeId: request.chargeId };
-    const plain: LimitRequest = { subject: state.id, cost };
-    if (state.rateLimit) plain.rate = state.rateLimit;
-    if (state.quota) plain.quota = state.quota;
-    if (request.chargeId !== undefined) plain.chargeId = request.chargeId;
-    return plain;
-  }
-  const planRates = effective.rateLimits.filter((limit) => limit.name !== 'key');
-  if (state.rateLimit === null && planRates.length === 0 && effective.quotas.length === 0 && effective.credits === null) {
+  if (limits === undefined) {
     // No limit, but a chargeId: the limiter remembers the outcome, so a retry is not billed twice.
     return request.chargeId === undefined ? undefined : { subject: state.id, cost, chargeId: request.chargeId };
   }
-  const limited: LimitRequest = { subject: state.id, cost };
+  return request.chargeId === undefined ? { ...limits, cost } : { ...limits, cost, chargeId: request.chargeId };
+}
+
+/**
+ * The limits a key is under, as the limiter takes them: its own rate limit and quota, and on a
+ * plan the plan's named rate limits, quotas (the key's own only lower) and credits. Undefined
+ * when there are none. Verify charges them; GET /v1/keys/{id}/quota peeks at them.
+ */
+export function limitPolicyOf(state: KeyState, policy: KeyPolicy | undefined): Omit<LimitRequest, 'cost'> | undefined {
+  const effective = policy?.policy;
+  if (!effective) {
+    if (state.rateLimit === null && state.quota === null) return undefined;
+    const plain: Omit<LimitRequest, 'cost'> = { subject: state.id };
+    if (state.rateLimit) plain.rate = state.rateLimit;
+    if (state.quota) plain.quota = state.quota;
+    return plain;
+  }
+  const planRates = effective.rateLimits.filter((limit) => limit.name !== 'key');
+  if (state.rateLimit === null && planRates.length === 0 && effective.quotas.length === 0 && effective.credits === null) return undefined;
+  const limited: Omit<LimitRequest, 'cost'> = { subject: state.id };
   if (state.rateLimit) limited.rate = state.rateLimit;
   if (planRates.length > 0) limited.rates = planRates;
   const [quota, ...quotas] = effective.quotas;
   if (quota) limited.quota = quota;
   if (quotas.length > 0) limited.quotas = quotas;
-  if (effective.credits) limited.credits = { initial: effective.credits.initial, refill: effective.credits.refill, sinceMs: Date.parse(state.createdAt) };
-  if (request.chargeId !== undefined) limited.chargeId = request.chargeId;
+  const credits = creditPolicyOf(state, effective.credits);
+  if (credits) limited.credits = credits;
   return limited;
 }
 
@@ -143,7 +152,7 @@ function answer(
   };
 }
 
-function limitsOf(decision: LimitDecision): VerifyAnswer['limits'] {
+export function limitsOf(decision: LimitDecision): VerifyAnswer['limits'] {
   return {
     rate: decision.rate ? { limit: decision.rate.limit, remaining: decision.rate.remaining, resetSeconds: decision.rate.resetSeconds } : null,
     quota: decision.quota

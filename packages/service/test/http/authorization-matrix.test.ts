@@ -44,6 +44,7 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/keys/{id}/history': 'keys:read',
   'GET /v1/keys/{id}/quota': 'keys:read',
   'GET /v1/keys/{id}/usage': 'keys:read',
+  'POST /v1/keys/{id}/credits': 'keys:write',
   'POST /v1/verify': 'keys:verify',
   'GET /v1/events': 'events:read',
   'GET /v1/events/stream': 'events:read',

@@ -4,6 +4,9 @@
  * apply to all its keys with one event, credits are spent exactly and a chargeId is charged once,
  * and a key from before consumers existed keeps its old answers.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from './harness.js';
 
@@ -89,6 +92,44 @@ describe('verify on a plan', () => {
     const codes = [];
     for (let i = 2; i <= 4; i++) codes.push((await h.verify({ key: key.secret, chargeId: `order-${i}` })).body.code);
     expect(codes).toEqual(['VALID', 'VALID', 'CREDITS_EXHAUSTED']);
+  });
+});
+
+describe('credit top-ups and restarts', () => {
+  it('a top-up adds to the balance once; a restart (memory limiter) keeps the balance the ledger says', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'keyledger-credits-'));
+    const own = await startHarness({}, dataDir);
+    try {
+      const registered = await own.call('POST', '/v1/consumers', { name: 'Prepaid', email: 'pre@paid.test' });
+      await own.call('POST', `/v1/consumers/${registered.body.id}/approve`, {});
+      const defined = await own.call('POST', '/v1/plans', { name: 'Prepaid', credits: { initial: 3, refill: null } });
+      const planless = await own.issue({ consumerId: registered.body.id });
+      const key = await own.issue({ consumerId: registered.body.id, planId: defined.body.id });
+      await own.verify({ key: key.secret });
+      await own.verify({ key: key.secret });
+      const topUp = await own.call('POST', `/v1/keys/${key.id}/credits`, { amount: 5, reason: 'invoice 42' });
+      expect(topUp.status).toBe(200);
+      const refused = await own.call('POST', `/v1/keys/${planless.id}/credits`, { amount: 5 });
+      expect(refused.status).toBe(409);
+      expect(refused.body.rule).toBe('plan-without-credits');
+      expect((await own.call('GET', `/v1/keys/${key.id}/quota`)).body.credits.remaining).toBe(6);
+      expect((await own.verify({ key: key.secret })).body.limits.credits.remaining).toBe(5);
+      // Closing flushes the usage this instance counted: the spent credits are in the ledger.
+      await own.close();
+      const again = await startHarness({ KEYLEDGER_ROOT_KEY: own.rootKey }, dataDir);
+      try {
+        // 3 initial + 5 bought - 3 spent: not the plan's initial balance again, and the top-up not twice.
+        expect((await again.call('GET', `/v1/keys/${key.id}/quota`)).body.credits.remaining).toBe(5);
+        expect((await again.verify({ key: key.secret })).body.limits.credits.remaining).toBe(4);
+        const history = await again.call('GET', `/v1/keys/${key.id}/history`);
+        expect(history.body.entries.at(-1)).toMatchObject({ type: 'KeyCreditsAdded', changes: { creditsAdded: 5, reason: 'invoice 42' } });
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await own.close().catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -65,7 +65,7 @@ describe('usage in the ledger', () => {
     expect(first.body).toEqual(second.body);
     expect(first.body).toMatchObject({ keyId: key.id, rate: { limit: 10, remaining: 9 }, quota: { limit: 50, used: 5, remaining: 45, period: 'month' } });
     const free = await h.issue();
-    expect((await h.call('GET', `/v1/keys/${free.id}/quota`)).body).toEqual({ keyId: free.id, rate: null, quota: null });
+    expect((await h.call('GET', `/v1/keys/${free.id}/quota`)).body).toEqual({ keyId: free.id, rate: null, quota: null, rates: [], credits: null });
     expect((await h.call('GET', '/v1/keys/key_000000000000000000/quota')).status).toBe(404);
   });
 });

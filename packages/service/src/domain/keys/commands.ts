@@ -63,7 +63,15 @@ export interface RevokeKey extends ByCaller {
   otherActiveAdminKeys: number;
 }
 
+/** A top-up of prepaid credits (whether the key's plan has credits is the command layer's check, with the plan loaded). */
+export interface AddCredits extends ByCaller {
+  type: 'AddCredits';
+  amount: EventData<'KeyCreditsAdded'>['amount'];
+  reason: EventData<'KeyCreditsAdded'>['reason'];
+}
+
 export type KeyCommand =
+  | AddCredits
   | IssueKey
   | ReplaceScopes
   | PatchScopes

@@ -54,6 +54,9 @@ function decideUnchecked(command: KeyCommand, state: KeyState | null, now: Date)
       return rotate(command, state, now);
     case 'RevokeKey':
       return revoke(command, state, now);
+    case 'AddCredits':
+      if (state.kind !== 'consumer') throw new KeyDomainError('INVALID_ARGUMENT', `key ${state.id} is a management key; credits are for consumer keys`);
+      return [{ type: 'KeyCreditsAdded', data: { keyId: state.id, amount: command.amount, reason: command.reason } }];
     default:
       return unknownCommand(command);
   }
@@ -67,6 +70,7 @@ const ACTION: Record<Exclude<KeyCommand['type'], 'IssueKey'>, string> = {
   ReinstateKey: 'reinstate',
   RotateKey: 'rotate',
   RevokeKey: 'revoke',
+  AddCredits: 'add credits to',
 };
 
 function unknownCommand(command: never): never {

@@ -57,6 +57,9 @@ export function evolve(state: KeyState | null, event: KeyEvent, recorded: Record
       return { ...next, rotatedTo: event.data.successorId, validUntil: event.data.validUntil };
     case 'KeyRevoked':
       return { ...next, revoked: true, revokedAt: recorded.occurredAt, revokedReason: event.data.reason };
+    case 'KeyCreditsAdded':
+      // The balance lives in the limiter (credit-ledger.ts hands top-ups to it); the key only moves on.
+      return next;
     default:
       return unknownEvent(event);
   }

@@ -39,6 +39,8 @@ export function describeChange(event: KeyEvent): Changes {
       };
     case 'KeyRevoked':
       return { revoked: true, reason: event.data.reason };
+    case 'KeyCreditsAdded':
+      return { creditsAdded: event.data.amount, reason: event.data.reason };
     default:
       // An event type this version does not know (written by a newer one): say nothing rather than fail.
       return {};

@@ -57,3 +57,10 @@ function existingPlan(planId: string, plan: PlanState | null): PlanState {
   if (plan === null) throw new DomainError('INVALID_ARGUMENT', `plan ${planId} does not exist; define it first (POST /v1/plans)`, 'plan-unknown');
   return plan;
 }
+
+/** Credits can be added only to a key whose plan's current version has credits (its balance lives under that policy). */
+export function assertTakesCredits(key: Pick<AdmittedKey, 'planId'> & { id: string }, plan: PlanState | null): void {
+  if (key.planId === null || plan === null || currentVersion(plan).terms.credits === null) {
+    throw new DomainError('RULE_VIOLATED', `key ${key.id} is not on a plan with prepaid credits; credits can only be added under such a plan`, 'plan-without-credits');
+  }
+}

@@ -1,5 +1,6 @@
 /** Key management routes under /v1/keys: issue, read, list, scope, limit, suspend, rotate, revoke, history. */
 import {
+  AddCreditsRequest,
   type Actor,
   GetKeyQuery,
   IssuedKey,
@@ -65,9 +66,9 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
     config: read,
     schema: { tags, security, summary: 'List keys', operationId: 'listKeys', querystring: ListKeysQuery, response: { 200: KeyList, ...problems } },
   }, async (request) => {
-    const { consumerId, status, cursor, limit } = request.query;
+    const { consumerId, planId, status, cursor, limit } = request.query;
     const at = now();
-    const page = keys.list({ consumerId, status, after: cursor === undefined ? undefined : decodeCursor(cursor, KeyId), limit }, at);
+    const page = keys.list({ consumerId, planId, status, after: cursor === undefined ? undefined : decodeCursor(cursor, KeyId), limit }, at);
     return {
       items: page.items.map((state) => toKeyView(state, at)),
       nextCursor: page.nextAfter === null ? null : encodeCursor(page.nextAfter),
@@ -154,6 +155,20 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
     if (result.previous.replayed) reply.header('idempotent-replayed', 'true');
     const { secret, secretWithheld } = result.successor;
     return { previous: result.previous.key, successor: { ...result.successor.key, secret, secretWithheld } };
+  });
+
+  app.post('/keys/:id/credits', {
+    config: write,
+    schema: {
+      tags, security, operationId: 'addCredits',
+      summary: "Add prepaid credits to a key on a plan with credits (a top-up): added once, on every instance",
+      headers: idempotencyHeaders.omit({ 'if-match': true }),
+      params: Params, body: AddCreditsRequest,
+      response: { 200: Key, ...commandProblems },
+    },
+  }, async (request, reply) => {
+    const result = await commands.addCredits(request.params.id, request.body.amount, request.body.reason ?? null, commandContext(request, { withIfMatch: false }));
+    return reply200(request, reply, result);
   });
 
   app.get('/keys/:id/history', {

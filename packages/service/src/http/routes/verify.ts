@@ -18,11 +18,15 @@ import type { UsageRecorder } from '../../verify/usage-recorder.js';
 import { usageStream } from '../../verify/usage-recorder.js';
 import { readKeyUsage, usageBuckets } from '../../verify/usage-projection.js';
 import { limitResponseHeaders, type Verification } from '../../verify/verification.js';
+import type { KeyPolicies } from '../../verify/key-policy.js';
+import { limitPolicyOf, limitsOf } from '../../verify/verify-key.js';
 
 export interface VerifyRoutesOptions {
   /** The shared verification (checks, usage, metrics); see verify/verification.ts. */
   verification: Verification;
   keys: KeyProjection;
+  /** Effective policies: the quota route shows the same limits verify charges. */
+  policies: KeyPolicies;
   limiter: Limiter;
   usage: UsageRecorder;
   store: EventStore;
@@ -32,7 +36,7 @@ const Params = z.object({ id: KeyId }).strict();
 const security = [{ bearer: [] }];
 
 export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (app, options) => {
-  const { verification, keys, limiter, usage, store } = options;
+  const { verification, keys, policies, limiter, usage, store } = options;
 
   app.post('/verify', {
     config: { permission: 'keys:verify' },
@@ -60,15 +64,18 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
   }, async (request) => {
     const state = keys.getById(request.params.id);
     if (!state) throw notFound(`key ${request.params.id} not found`);
-    const decision = state.rateLimit || state.quota
-      ? await limiter.peek({ subject: state.id, ...(state.rateLimit ? { rate: state.rateLimit } : {}), ...(state.quota ? { quota: state.quota } : {}) })
-      : undefined;
+    // The same limits verify charges (a plan's included), peeked at.
+    const limits = limitPolicyOf(state, policies.of(state));
+    const decision = limits ? await limiter.peek(limits) : undefined;
+    const view = decision ? limitsOf(decision) : undefined;
     return {
       keyId: state.id,
-      rate: decision?.rate ? { limit: decision.rate.limit, remaining: decision.rate.remaining, resetSeconds: decision.rate.resetSeconds } : null,
+      rate: view?.rate ?? null,
       quota: decision?.quota
         ? { limit: decision.quota.limit, remaining: decision.quota.remaining, used: decision.quota.used, resetAt: decision.quota.resetAt.toISOString(), period: decision.quota.period }
         : null,
+      rates: view?.rates ?? [],
+      credits: view?.credits ?? null,
     };
   });
 
