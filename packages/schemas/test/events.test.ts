@@ -99,6 +99,7 @@ const examples = {
     price: null,
   },
   PlanRetired: { planId: 'starter', reason: null },
+  KeyCreditsAdded: { keyId, amount: 500, reason: 'invoice 42' },
   KeyRequested: { requestId: 'kr_0123456789abcdefAB', consumerId: 'acme', planId: 'starter', name: 'checkout', claimDigest: 'cd'.repeat(32) },
   KeyRequestApproved: { requestId: 'kr_0123456789abcdefAB', reviewer: 'plan', reason: null, keyId: keyId },
   KeyRequestRejected: { requestId: 'kr_0123456789abcdefAB', reviewer: 'key_reviewer', reason: 'unknown company' },
