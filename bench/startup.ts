@@ -87,6 +87,7 @@ function keyNumber(i: number): { plaintext: string; data: EventData<'KeyIssued'>
       rateLimit: plan.rateLimit,
       quota: plan.quota,
       rotatedFrom: null,
+      networks: [],
     },
   };
 }

@@ -55,6 +55,8 @@ export function foldKeys(events: readonly LedgerEvent[], now = Date.now()): Map<
         rateLimit: data.rateLimit,
         quota: data.quota,
         rotatedFrom: data.rotatedFrom,
+        // KeyIssued before v3 had no networks: none.
+        networks: data.networks ?? [],
         rotatedTo: null,
         validUntil: null,
         suspended: false,

@@ -6,6 +6,7 @@ import { Actor, Environment, EventMetadata, KeyKind, VerifyCodeValues } from './
 import { Quota, QuotaPeriod, RateLimit } from './limits.js';
 import { Permission } from './permissions.js';
 import { EndpointRule, Scope } from './scopes.js';
+import { Networks } from './consumers.js';
 
 const Scopes = z.array(Scope).max(100);
 const Endpoints = z.array(EndpointRule).max(100);
@@ -25,6 +26,8 @@ export const IssueKeyRequest = z
     meta: Meta.default({}),
     rateLimit: RateLimit.optional(),
     quota: Quota.optional(),
+    /** Client networks (CIDRs) the key may be used from: within its plan's and consumer's, never wider. */
+    networks: Networks.default([]),
   })
   .strict()
   .meta({ id: 'IssueKeyRequest' });
@@ -49,6 +52,7 @@ export const Key = z
     rateLimit: RateLimit.nullable(),
     quota: Quota.nullable(),
     rotatedFrom: KeyId.nullable(),
+    networks: z.array(z.string()),
     /** Set once the key was rotated: its successor and when this key stops working. */
     rotatedTo: KeyId.nullable(),
     validUntil: Instant.nullable(),

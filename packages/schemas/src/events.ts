@@ -9,6 +9,7 @@ import { Quota, RateLimit } from './limits.js';
 import {
   CONSUMER_EVENT_VERSIONS,
   consumerEventSchemas,
+  Networks,
   KEY_REQUEST_EVENT_VERSIONS,
   keyRequestEventSchemas,
   PLAN_EVENT_VERSIONS,
@@ -48,6 +49,8 @@ export const KeyIssued = z
     quota: Quota.nullable(),
     /** Set when this key is the successor of a rotation. */
     rotatedFrom: KeyId.nullable(),
+    /** Client networks (CIDRs) the key may be used from, on top of its consumer's and plan's; empty: anywhere they allow. */
+    networks: Networks,
   })
   .strict();
 
@@ -175,8 +178,11 @@ export type UsageEvent =
 
 /** Current schema version of every event type; bump it and add an upcaster when a shape changes. */
 export const CURRENT_SCHEMA_VERSION: Record<EventType, number> = {
-  /** v2 added `kind`; v1 events are upcast (a key with permissions was a management key). */
-  KeyIssued: 2,
+  /**
+   * v2 added `kind` (v1 events are upcast: a key with permissions was a management key); v3 added
+   * `networks` (earlier keys have none).
+   */
+  KeyIssued: 3,
   KeyScoped: 1,
   KeyThrottled: 1,
   KeySuspended: 1,
@@ -206,9 +212,14 @@ export function validateEventData(type: string, data: unknown): void {
 
 /** Lifts an event stored under an older schema version to the current shape. */
 export function upcastEvent(type: string, schemaVersion: number, data: unknown): unknown {
-  if (type === 'KeyIssued' && schemaVersion < 2 && data !== null && typeof data === 'object' && !('kind' in data)) {
-    const permissions = (data as { permissions?: unknown[] }).permissions ?? [];
-    return { ...data, kind: permissions.length > 0 ? 'management' : 'consumer' };
+  if (type === 'KeyIssued' && schemaVersion < 3 && data !== null && typeof data === 'object') {
+    let lifted = data as Record<string, unknown>;
+    if (schemaVersion < 2 && !('kind' in lifted)) {
+      const permissions = (lifted.permissions as unknown[] | undefined) ?? [];
+      lifted = { ...lifted, kind: permissions.length > 0 ? 'management' : 'consumer' };
+    }
+    if (!('networks' in lifted)) lifted = { ...lifted, networks: [] };
+    return lifted;
   }
   return data;
 }

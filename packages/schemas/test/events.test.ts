@@ -28,6 +28,7 @@ const examples = {
     rateLimit: { limit: 10, windowSeconds: 1, burst: 20 },
     quota: { limit: 1000, period: 'month' },
     rotatedFrom: null,
+    networks: [],
   },
   KeyScoped: {
     keyId,

@@ -59,7 +59,7 @@ type JsonBody<Op extends keyof operations> = operations[Op] extends { requestBod
     ? RepairJson<B>
     : never;
 
-export type IssueKeyRequest = WithDefaults<JsonBody<'issueKey'>, 'environment' | 'scopes' | 'endpoints' | 'permissions' | 'meta'>;
+export type IssueKeyRequest = WithDefaults<JsonBody<'issueKey'>, 'environment' | 'scopes' | 'endpoints' | 'permissions' | 'meta' | 'networks'>;
 export type ReplaceScopesRequest = JsonBody<'replaceScopes'>;
 type PatchScopesBody = JsonBody<'patchScopes'>;
 type PatchScopesChange = NonNullable<PatchScopesBody['add']>;

@@ -855,6 +855,8 @@ export interface components {
             meta: components["schemas"]["MetaInput"];
             rateLimit?: components["schemas"]["RateLimitInput"];
             quota?: components["schemas"]["QuotaInput"];
+            /** @default [] */
+            networks: components["schemas"]["CidrInput"][];
         };
         /** @enum {string} */
         KeyStatusInput: "active" | "suspended" | "revoked" | "expired";
@@ -875,6 +877,7 @@ export interface components {
             rateLimit: components["schemas"]["RateLimitInput"] | null;
             quota: components["schemas"]["QuotaInput"] | null;
             rotatedFrom: components["schemas"]["KeyIdInput"] | null;
+            networks: string[];
             rotatedTo: components["schemas"]["KeyIdInput"] | null;
             validUntil: components["schemas"]["InstantInput"] | null;
             suspendedReason: string | null;
@@ -906,6 +909,7 @@ export interface components {
             rateLimit: components["schemas"]["RateLimitInput"] | null;
             quota: components["schemas"]["QuotaInput"] | null;
             rotatedFrom: components["schemas"]["KeyIdInput"] | null;
+            networks: string[];
             rotatedTo: components["schemas"]["KeyIdInput"] | null;
             validUntil: components["schemas"]["InstantInput"] | null;
             suspendedReason: string | null;
@@ -1429,6 +1433,8 @@ export interface components {
             meta: components["schemas"]["Meta"];
             rateLimit?: components["schemas"]["RateLimit"];
             quota?: components["schemas"]["Quota"];
+            /** @default [] */
+            networks: components["schemas"]["Cidr"][];
         };
         /** @enum {string} */
         KeyStatus: "active" | "suspended" | "revoked" | "expired";
@@ -1449,6 +1455,7 @@ export interface components {
             rateLimit: components["schemas"]["RateLimit"] | null;
             quota: components["schemas"]["Quota"] | null;
             rotatedFrom: components["schemas"]["KeyId"] | null;
+            networks: string[];
             rotatedTo: components["schemas"]["KeyId"] | null;
             validUntil: components["schemas"]["Instant"] | null;
             suspendedReason: string | null;
@@ -1480,6 +1487,7 @@ export interface components {
             rateLimit: components["schemas"]["RateLimit"] | null;
             quota: components["schemas"]["Quota"] | null;
             rotatedFrom: components["schemas"]["KeyId"] | null;
+            networks: string[];
             rotatedTo: components["schemas"]["KeyId"] | null;
             validUntil: components["schemas"]["Instant"] | null;
             suspendedReason: string | null;

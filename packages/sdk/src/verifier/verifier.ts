@@ -293,6 +293,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       .then((key) => {
         // The key read may be answered by another instance: it must have caught up as well.
         if (!fillAllowed(start, keyId, key.checkpoint)) return;
+        // A key restricted to client networks is checked against the caller's address by the service.
+        if (key.networks.length > 0) return;
         const facts = factsFromKey(key);
         const local = mode === 'local' && result.code === 'VALID' && (facts.rateLimit || facts.quota) ? seedLocalLimits(result, facts, now()) : undefined;
         store(digest, facts, local);

@@ -28,6 +28,7 @@ function rootKeyRequest(name: string): IssueKeyRequest {
     kind: 'management',
     scopes: [],
     endpoints: [],
+    networks: [],
     permissions: ['admin'],
     meta: {},
   };

@@ -124,6 +124,7 @@ export class KeyCommands {
       rateLimit: request.rateLimit ?? null,
       quota: request.quota ?? null,
       rotatedFrom: null,
+      networks: request.networks,
     };
     const planStream = command.planId === null ? [] : [streamOf.plan(command.planId)];
     return this.#run(ctx, {
@@ -134,7 +135,7 @@ export class KeyCommands {
       decide: ([target, consumer, plan], now) => {
         const events = decide(command, stateOf<KeyState>(target), now);
         assertMayIssue(
-          { ...command, networks: [] },
+          command,
           { consumer: stateOf<ConsumerState>(consumer), plan: stateOf<PlanState>(plan), unregisteredConsumers: this.options.unregisteredConsumers ?? 'allow' },
         );
         return [{ stream: (target as KeyStream).stream, events }];
@@ -282,7 +283,7 @@ export class KeyCommands {
         if (events.some((event) => event.type === 'KeyScoped' || event.type === 'KeyThrottled')) {
           let next = state;
           for (const event of events) next = evolve(next, event, { occurredAt: now.toISOString(), revision: next.revision + 1 });
-          assertStaysWithinPlan({ ...next, networks: [] }, stateOf<PlanState>(plan));
+          assertStaysWithinPlan(next, stateOf<PlanState>(plan));
         }
         return [{ stream: (target as KeyStream).stream, events }];
       },

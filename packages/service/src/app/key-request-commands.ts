@@ -64,7 +64,7 @@ export class KeyRequestCommands {
         const planState = stateOf<PlanState>(plan);
         const issue = this.#issueCommand(keyId, requestId, consumerId, body.planId, body.name ?? null, ctx.authority);
         // The request is refused for the same reasons a key would be: consumer approved, plan active.
-        assertMayIssue({ ...issue, networks: [] }, { consumer: stateOf<ConsumerState>(consumer), plan: planState, unregisteredConsumers: this.options.unregisteredConsumers });
+        assertMayIssue(issue, { consumer: stateOf<ConsumerState>(consumer), plan: planState, unregisteredConsumers: this.options.unregisteredConsumers });
         const approvalRequired = currentVersion(planState as PlanState).terms.approvalRequired;
         const events = decideKeyRequest(
           { type: 'RequestKey', requestId, consumerId, planId: body.planId, name: body.name ?? null, claimDigest: sha256(claimToken), approvalRequired, keyId },
@@ -106,7 +106,7 @@ export class KeyRequestCommands {
         if (state.keyId === null) {
           // Approved by an operator: the key is issued with the claim, if consumer and plan still allow it.
           const issue = this.#issueCommand(keyId, requestId, state.consumerId, state.planId, state.name, ctx.authority);
-          assertMayIssue({ ...issue, networks: [] }, { consumer: stateOf<ConsumerState>(consumer), plan: stateOf<PlanState>(plan), unregisteredConsumers: this.options.unregisteredConsumers });
+          assertMayIssue(issue, { consumer: stateOf<ConsumerState>(consumer), plan: stateOf<PlanState>(plan), unregisteredConsumers: this.options.unregisteredConsumers });
           writes.push({ stream: streamOf.key(keyId), events: decideKey(issue, stateOf<KeyState>(key), now) });
         }
         return writes;
@@ -161,6 +161,7 @@ export class KeyRequestCommands {
       rateLimit: null,
       quota: null,
       rotatedFrom: null,
+      networks: [],
     };
   }
 

@@ -1,14 +1,14 @@
 /**
  * The key projection's snapshot encoding (see KEY_SNAPSHOT_VERSION). One binary row per key in issue order;
- * values many keys share (consumer, plan, scopes, endpoints, permissions, meta, limits) are
+ * values many keys share (consumer, plan, scopes, endpoints, permissions, meta, limits, networks) are
  * written once in a dictionary and referenced by index, and decoded once, so a million restored
  * keys share a few hundred objects instead of holding millions of copies.
  */
 import type { KeyState } from '../domain/keys/index.js';
 import { BinaryReader, BinaryWriter, SnapshotFormatError } from './binary-codec.js';
 
-/** 2: the key's kind (consumer or management) is stored; a version-1 snapshot means a rebuild. */
-export const KEY_SNAPSHOT_VERSION = 2;
+/** 2: the key's kind (consumer or management) is stored; 3: its networks. An older snapshot means a rebuild. */
+export const KEY_SNAPSHOT_VERSION = 3;
 
 const SUSPENDED = 1;
 const REVOKED = 2;
@@ -54,6 +54,7 @@ export function encodeKeyStates(states: readonly KeyState[]): Buffer {
     rows.varint(dictionary.ref(s.meta));
     rows.varint(dictionary.ref(s.rateLimit));
     rows.varint(dictionary.ref(s.quota));
+    rows.varint(dictionary.ref(s.networks));
     rows.str(s.expiresAt);
     rows.str(s.rotatedFrom);
     rows.str(s.rotatedTo);
@@ -101,6 +102,7 @@ export function decodeKeyStates(data: Buffer): KeyState[] {
     const meta = value<KeyState['meta']>();
     const rateLimit = value<KeyState['rateLimit']>();
     const quota = value<KeyState['quota']>();
+    const networks = value<KeyState['networks']>();
     const expiresAt = rows.str();
     const rotatedFrom = rows.str();
     const rotatedTo = rows.str();
@@ -129,6 +131,7 @@ export function decodeKeyStates(data: Buffer): KeyState[] {
       rateLimit,
       quota,
       rotatedFrom,
+      networks,
       id,
       rotatedTo,
       validUntil,

@@ -39,11 +39,11 @@ export class KeyPolicies {
 
   constructor(private readonly sources: PolicySources) {}
 
-  /** Undefined for a key that neither a registered consumer nor a defined plan governs (the plain path). */
+  /** Undefined for a key that neither a registered consumer, a defined plan nor its own networks govern (the plain path). */
   of(key: KeyState): KeyPolicy | undefined {
     const consumer = this.sources.consumer(key.consumerId);
     const plan = key.planId === null ? undefined : this.sources.plan(key.planId);
-    if (consumer === undefined && plan === undefined) return undefined;
+    if (consumer === undefined && plan === undefined && key.networks.length === 0) return undefined;
     const cached = this.#cache.get(key.id);
     if (cached && cached.revision === key.revision && cached.consumer === consumer && cached.plan === plan) return cached.value;
     const value = compute(key, consumer, plan);
@@ -58,7 +58,7 @@ function compute(key: KeyState, consumer: ConsumerState | undefined, plan: PlanS
   const policy =
     key.kind === 'consumer'
       ? effectivePolicy(
-          { scopes: key.scopes, endpoints: key.endpoints, networks: [], rateLimit: key.rateLimit, quota: key.quota },
+          { scopes: key.scopes, endpoints: key.endpoints, networks: key.networks, rateLimit: key.rateLimit, quota: key.quota },
           plan && version ? { id: plan.id, version: version.version, terms: version.terms } : null,
           consumer?.allowedNetworks ?? [],
         )

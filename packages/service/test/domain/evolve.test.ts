@@ -26,6 +26,7 @@ describe('evolve / foldKey', () => {
       rateLimit: { limit: 100, windowSeconds: 60 },
       quota: { limit: 10_000, period: 'day' },
       rotatedFrom: null,
+      networks: [],
       rotatedTo: null,
       validUntil: null,
       suspended: false,

@@ -31,6 +31,7 @@ export function issueCommand(overrides: Partial<IssueKey> = {}): IssueKey {
     rateLimit: { limit: 100, windowSeconds: 60 },
     quota: { limit: 10_000, period: 'day' },
     rotatedFrom: null,
+    networks: [],
     ...overrides,
   };
 }

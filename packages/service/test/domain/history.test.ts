@@ -22,6 +22,7 @@ describe('describeChange', () => {
       rateLimit: { limit: 100, windowSeconds: 60 },
       quota: { limit: 10_000, period: 'day' },
       rotatedFrom: null,
+      networks: [],
     });
     expect(JSON.stringify(changes)).not.toContain(DIGEST);
   });

@@ -121,6 +121,15 @@ describe('issuing a key to a consumer on a plan', () => {
     world.whenIssued(key({ rateLimit: { limit: 2, windowSeconds: 1 }, quota: { limit: 500, period: 'month' } })).thenAdmitted();
   });
 
+  it('networks only narrower: within the plan\'s and the consumer\'s (422 networks-within-plan, networks-within-consumer)', () => {
+    const withNetworks = (networks: string[]): PlanEvent => ({ type: 'PlanDefined', data: { planId: PLAN, version: 1, ...terms, networks } });
+    const fenced: ConsumerEvent = { ...registered, data: { ...registered.data, allowedNetworks: ['10.0.0.0/8'] } } as ConsumerEvent;
+    given([registered, approved], [withNetworks(['10.0.0.0/8'])]).whenIssued(key({ networks: ['10.1.0.0/16'] })).thenAdmitted();
+    given([registered, approved], [withNetworks(['10.0.0.0/8'])]).whenIssued(key({ networks: ['192.168.0.0/16'] })).thenRefused('INVALID_ARGUMENT', 'networks-within-plan');
+    given([fenced, approved], [defined]).whenIssued(key({ networks: ['0.0.0.0/0'] })).thenRefused('INVALID_ARGUMENT', 'networks-within-consumer');
+    given([fenced, approved], [defined]).whenIssued(key({ networks: ['10.2.3.4'] })).thenAdmitted();
+  });
+
   it('a consumer nobody registered: refused with a plan, admitted without one unless the installation refuses', () => {
     given([], [defined]).whenIssued(key()).thenRefused('RULE_VIOLATED', 'consumer-not-registered');
     given([], []).whenIssued(key({ planId: null })).thenAdmitted();

@@ -31,6 +31,7 @@ describe('successorIssue', () => {
       rateLimit: null,
       quota: { limit: 5, period: 'hour' },
       rotatedFrom: KEY_ID,
+      networks: [],
     });
   });
 

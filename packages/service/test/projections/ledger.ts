@@ -27,6 +27,7 @@ export function keyIssued(i: number, overrides: Partial<EventData<'KeyIssued'>> 
     rateLimit: i % 2 === 0 ? { limit: 100, windowSeconds: 60 } : null,
     quota: i % 2 === 0 ? { limit: 10_000, period: 'day' } : null,
     rotatedFrom: null,
+    networks: [],
     ...overrides,
     kind: overrides.kind ?? 'consumer',
   };

@@ -81,6 +81,22 @@ describe('verify on a plan', () => {
     expect(bad.body.errors[0].path).toBe('body.clientIp');
   });
 
+  it("a key's own networks narrow further, on a plan or not; they carry over a rotation", async () => {
+    const own = await h.issue({ consumerId: 'net-shop', networks: ['192.0.2.0/24'] });
+    expect((await h.verify({ key: own.secret, clientIp: '192.0.2.10' })).body.code).toBe('VALID');
+    expect((await h.verify({ key: own.secret, clientIp: '198.51.100.1' })).body).toMatchObject({ code: 'FORBIDDEN', reason: 'network' });
+    const rotated = await h.call('POST', `/v1/keys/${own.id}/rotate`, { gracePeriodSeconds: 0 });
+    expect(rotated.body.successor.networks).toEqual(['192.0.2.0/24']);
+    const consumerId = await approvedConsumer();
+    const planId = await plan({ networks: ['10.0.0.0/8'] });
+    const narrower = await h.issue({ consumerId, planId, networks: ['10.9.0.0/16'] });
+    expect((await h.verify({ key: narrower.secret, clientIp: '10.9.1.1' })).body.code).toBe('VALID');
+    expect((await h.verify({ key: narrower.secret, clientIp: '10.1.1.1' })).body).toMatchObject({ code: 'FORBIDDEN', reason: 'network' });
+    const wider = await h.call('POST', '/v1/keys', { consumerId, planId, networks: ['0.0.0.0/0'] });
+    expect(wider.status).toBe(422);
+    expect(wider.body.rule).toBe('networks-within-plan');
+  });
+
   it('credits: spent exactly to zero, then CREDITS_EXHAUSTED; a chargeId is charged once and answered again', async () => {
     const consumerId = await approvedConsumer();
     const planId = await plan({ credits: { initial: 3, refill: null } });

@@ -100,6 +100,7 @@ function issue(command: IssueKey, state: KeyState | null, now: Date): KeyEvent[]
         scopes: unique(data.scopes),
         endpoints: unique(data.endpoints),
         permissions: unique(data.permissions),
+        networks: unique(data.networks),
       },
     },
   ];

@@ -30,5 +30,6 @@ export function successorIssue(
     rateLimit: previous.rateLimit === null ? null : { ...previous.rateLimit },
     quota: previous.quota === null ? null : { ...previous.quota },
     rotatedFrom: previous.id,
+    networks: [...previous.networks],
   };
 }

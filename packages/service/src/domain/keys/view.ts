@@ -22,6 +22,7 @@ export function toKeyView(state: KeyState, now: Date): Key {
     rateLimit: state.rateLimit,
     quota: state.quota,
     rotatedFrom: state.rotatedFrom,
+    networks: state.networks,
     rotatedTo: state.rotatedTo,
     validUntil: state.validUntil,
     suspendedReason: state.suspendedReason,

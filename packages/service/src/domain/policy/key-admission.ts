@@ -15,6 +15,7 @@ import { assertMayReceiveKeys, type ConsumerState } from '../consumers/index.js'
 import { DomainError } from '../errors.js';
 import { currentVersion, type PlanState } from '../plans/index.js';
 import { assertWithinPlan, type KeyLimits } from './effective-policy.js';
+import { cidrWithin } from './networks.js';
 
 export type UnregisteredConsumers = 'allow' | 'refuse';
 
@@ -35,8 +36,10 @@ export interface AdmissionFacts {
 /** For a new key: its consumer may receive keys and its plan may take new ones. */
 export function assertMayIssue(key: AdmittedKey, facts: AdmissionFacts): void {
   if (key.kind === 'management') return;
-  if (facts.consumer !== null) assertMayReceiveKeys(facts.consumer);
-  else if (key.planId !== null) {
+  if (facts.consumer !== null) {
+    assertMayReceiveKeys(facts.consumer);
+    assertNetworksWithin(key.networks, facts.consumer.allowedNetworks, `consumer ${facts.consumer.id}`, 'networks-within-consumer');
+  } else if (key.planId !== null) {
     throw new DomainError('RULE_VIOLATED', `consumer ${key.consumerId} is not registered; keys on a plan are issued only to registered, approved consumers`, 'consumer-not-registered');
   } else if (facts.unregisteredConsumers === 'refuse') {
     throw new DomainError('RULE_VIOLATED', `consumer ${key.consumerId} is not registered; this installation issues keys only to registered, approved consumers`, 'consumer-not-registered');
@@ -51,6 +54,13 @@ export function assertMayIssue(key: AdmittedKey, facts: AdmissionFacts): void {
 export function assertStaysWithinPlan(key: AdmittedKey, plan: PlanState | null): void {
   if (key.kind === 'management' || key.planId === null || plan === null) return;
   assertWithinPlan(key, currentVersion(plan).terms, plan.id);
+}
+
+/** A key's networks only narrow: each of them inside one of the outer list (an empty outer list allows all). */
+function assertNetworksWithin(networks: readonly string[], outer: readonly string[], owner: string, rule: string): void {
+  if (outer.length === 0) return;
+  const beyond = networks.filter((cidr) => !outer.some((allowed) => cidrWithin(cidr, allowed)));
+  if (beyond.length > 0) throw new DomainError('INVALID_ARGUMENT', `networks beyond ${owner}'s allowed networks: ${beyond.join(', ')}`, rule);
 }
 
 function existingPlan(planId: string, plan: PlanState | null): PlanState {
