@@ -27,6 +27,15 @@ import { isServiceReady } from '../http/routes/health.js';
 import { ensureRootKey, resolveServerSecret } from './bootstrap.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { KeyCommands } from './key-commands.js';
+import { AlertDeriver, keyLevelThresholds } from '../alerts/deriver.js';
+import { loadGithubKeys } from '../leaks/github-keys.js';
+import { LeakResponder } from '../leaks/leak-response.js';
+import { leakRoutes } from '../leaks/routes.js';
+import { WebhookCommands } from '../webhooks/commands.js';
+import { type DeliveryStore, openDeliveryStore } from '../webhooks/delivery-store.js';
+import { WebhookDeliveryWorker } from '../webhooks/delivery-worker.js';
+import { WebhookEndpoints } from '../webhooks/endpoints.js';
+import { webhookRoutes } from '../webhooks/routes.js';
 
 type MetricsApp = Awaited<ReturnType<typeof buildMetricsApp>>;
 
@@ -42,6 +51,8 @@ export interface Keyledger {
   /** Saves a projection snapshot now (also done periodically and at close). */
   saveSnapshot(): Promise<'saved' | 'skipped'>;
   commands: KeyCommands;
+  webhooks: WebhookCommands;
+  alerts: AlertDeriver;
   /** The /metrics listener of its own (KEYLEDGER_METRICS_LISTEN), not yet listening; null when /metrics is on `app`. */
   metricsApp: MetricsApp | null;
   /** The root key's plaintext when this start created it (print once, never log). */
@@ -133,6 +144,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   let limiter: Limiter | undefined;
   let usage: UsageRecorder | undefined;
   let metricsApp: MetricsApp | null = null;
+  let deliveries: DeliveryStore | undefined;
+  let deliveryWorker: WebhookDeliveryWorker | undefined;
+  let alerts: AlertDeriver | undefined;
   let ready = false;
   let closing = false;
   let restored: RestoreOutcome = { kind: 'none' };
@@ -195,6 +209,57 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       secretReplayWindowSeconds: config.idempotentSecretWindowSeconds,
       ...(options.now ? { now: options.now } : {}),
     });
+    // Webhooks, alerts and leak reports: each follows the ledger itself (see their modules).
+    deliveries = await openDeliveryStore(config.database);
+    const webhookEndpoints = new WebhookEndpoints(store);
+    const webhookCommands = new WebhookCommands({
+      store,
+      runner,
+      serverSecret,
+      applyTimeoutMs: config.commandApplyTimeoutMs,
+      ...(options.now ? { now: options.now } : {}),
+    });
+    deliveryWorker = new WebhookDeliveryWorker({
+      store,
+      deliveries,
+      endpoints: webhookEndpoints,
+      commands: webhookCommands,
+      ownerOfKey: (keyId) => {
+        const key = keys.getById(keyId);
+        return key ? { consumerId: key.consumerId, planId: key.planId } : undefined;
+      },
+      serverSecret,
+      instanceId: config.instanceId,
+      settings: {
+        leaseTtlMs: config.webhooks.leaseTtlMs,
+        pollMs: config.webhooks.pollMs,
+        timeoutMs: config.webhooks.timeoutMs,
+        backoffBaseMs: config.webhooks.retryBaseMs,
+        backoffMaxMs: config.webhooks.retryMaxMs,
+        disableAfterMs: config.webhooks.disableAfterMs,
+        allowPrivate: config.webhooks.allowPrivate,
+        pageSize: 100,
+      },
+      logger,
+    });
+    alerts = new AlertDeriver({
+      store,
+      keys: { getById: (id) => keys.getById(id), all: () => keys.list({ limit: Number.MAX_SAFE_INTEGER }, new Date()).items },
+      limiter,
+      // PLAN HOOK: plan-level quota/credit thresholds join here (see alerts/deriver.ts).
+      thresholds: keyLevelThresholds(config.alerts.thresholds),
+      settings: config.alerts,
+      logger,
+    });
+    const leakResponder = new LeakResponder({
+      store,
+      keys,
+      commands,
+      // PLAN HOOK: a plan's own leak action, by key.planId, once plans carry one.
+      actionFor: () => config.leaks.action,
+      logger,
+    });
+    const githubKeys = config.leaks.githubKeysFile ? loadGithubKeys(config.leaks.githubKeysFile) : undefined;
     // One verification for every route that answers verify questions: same checks, usage, metrics.
     const verification = createVerification({
       verify: createKeyVerifier({ keys, limiter }),
@@ -232,10 +297,20 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
         async (v1) => {
           await v1.register(verifyRoutes, { verification, keys, limiter: limiter as Limiter, usage: usage as UsageRecorder, store });
           await v1.register(forwardAuthRoutes, { verification, keys, config: config.forwardAuth });
+          await v1.register(webhookRoutes, {
+            commands: webhookCommands,
+            endpoints: webhookEndpoints,
+            deliveries: deliveries as DeliveryStore,
+            store,
+            allowPrivate: config.webhooks.allowPrivate,
+          });
+          await v1.register(leakRoutes, { responder: leakResponder, githubKeys });
         },
       ],
     });
     metricsApp = config.metrics.listen ? await buildMetricsApp(metrics, logger, config.http) : null;
+    await alerts.start();
+    deliveryWorker.start();
     // A start that replayed much of the log saves at once, so the next start reads only the tail
     // (a short tail waits for the periodic save: encoding blocks the event loop for a moment).
     if (runner.appliedCount >= SAVE_AFTER_START_EVENTS) void saveSnapshot().catch(() => undefined);
@@ -253,6 +328,8 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       restored,
       saveSnapshot,
       commands,
+      webhooks: webhookCommands,
+      alerts,
       createdRootKey,
       metricsApp,
       bootstrapRootKey,
@@ -262,6 +339,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
         try {
           await app.close();
           await metricsApp?.close();
+          await deliveryWorker?.stop();
+          await alerts?.stop();
+          await deliveries?.close().catch(() => undefined);
           await usage?.stop();
           await limiter?.close();
           await runner.stop();
@@ -275,6 +355,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     };
   } catch (error) {
     await metricsApp?.close().catch(() => undefined);
+    await deliveryWorker?.stop().catch(() => undefined);
+    await alerts?.stop().catch(() => undefined);
+    await deliveries?.close().catch(() => undefined);
     clearInterval(snapshotTimer);
     await usage?.stop().catch(() => undefined);
     await limiter?.close().catch(() => undefined);

@@ -134,3 +134,21 @@ describe('event matching', () => {
     expect(ownerMatches({ consumerIds: ['acme'], planIds: ['pro'] }, { consumerId: 'acme', planId: 'pro' })).toBe(true);
   });
 });
+
+describe('webhook endpoint fold: where deliveries continue', () => {
+  const at = (revision: number) => ({ revision, occurredAt: recordedAt(revision), checkpoint: `cp-${revision}` });
+  const foldAt = (history: WebhookEvent[]) => foldWebhook(history.map((event, revision) => ({ event, at: at(revision) })));
+  const replay = (from: string | null): WebhookEvent => ({ type: 'WebhookReplayRequested', data: { endpointId, from } });
+
+  it('a re-enable continues from its own checkpoint: a disabled endpoint queues nothing', () => {
+    expect(foldAt([created, manualOff, enabled])?.replay).toEqual({ revision: 2, from: 'cp-2' });
+  });
+
+  it('a replay after the enable wins', () => {
+    expect(foldAt([created, manualOff, enabled, replay('cp-0')])?.replay).toEqual({ revision: 3, from: 'cp-0' });
+  });
+
+  it('a replay asked while disabled survives the enable', () => {
+    expect(foldAt([created, manualOff, replay('cp-0'), enabled])?.replay).toEqual({ revision: 2, from: 'cp-0' });
+  });
+});

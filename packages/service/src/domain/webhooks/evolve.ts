@@ -24,6 +24,7 @@ export function evolveWebhook(state: WebhookState | null, event: WebhookEvent, a
       disabledDetail: null,
       deleted: false,
       replay: null,
+      disabledRevision: 0,
       createdCheckpoint: at.checkpoint ?? null,
       createdAt: at.occurredAt,
       updatedAt: at.occurredAt,
@@ -34,9 +35,12 @@ export function evolveWebhook(state: WebhookState | null, event: WebhookEvent, a
   const next: WebhookState = { ...state, updatedAt: at.occurredAt, revision: at.revision };
   switch (event.type) {
     case 'WebhookEndpointDisabled':
-      return { ...next, enabled: false, disabledCause: event.data.cause, disabledDetail: event.data.detail };
-    case 'WebhookEndpointEnabled':
-      return { ...next, enabled: true, disabledCause: null, disabledDetail: null };
+      return { ...next, enabled: false, disabledCause: event.data.cause, disabledDetail: event.data.detail, disabledRevision: at.revision };
+    case 'WebhookEndpointEnabled': {
+      const replayWhileDisabled = state.replay !== null && state.replay.revision > state.disabledRevision;
+      const replay = replayWhileDisabled ? state.replay : { revision: at.revision, from: at.checkpoint ?? null };
+      return { ...next, enabled: true, disabledCause: null, disabledDetail: null, replay };
+    }
     case 'WebhookEndpointDeleted':
       return { ...next, deleted: true, enabled: false };
     case 'WebhookReplayRequested':

@@ -13,8 +13,15 @@ export interface WebhookState {
   disabledCause: 'manual' | 'failing' | null;
   disabledDetail: string | null;
   deleted: boolean;
-  /** The latest replay request: deliveries restart after `from` once the worker has seen `revision`. */
+  /**
+   * Where deliveries continue, set by the latest replay request (its checkpoint) or re-enable
+   * (the enable event's own checkpoint: a disabled endpoint does not queue, a replay fills the
+   * gap); the worker moves its cursor there once, remembering `revision`. A replay asked while
+   * disabled survives the enable that follows it.
+   */
   replay: { revision: number; from: string | null } | null;
+  /** Revision of the last disable; 0 when never disabled. */
+  disabledRevision: number;
   /** Checkpoint of the creation event: deliveries start after it. */
   createdCheckpoint: string | null;
   createdAt: string;
