@@ -14,7 +14,8 @@ import { eventually } from './support/eventually.js';
 import { printFigures } from './support/figures.js';
 import { call } from './support/http.js';
 import { startService, type ServiceProcess } from './support/service-process.js';
-import { createSchema, DATABASE_URL, REDIS_URL, skipWithoutPostgres, skipWithoutRedis } from './support/services.js';
+import { Redis } from 'ioredis';
+import { createSchema, DATABASE_URL, REDIS_URL, skipWithoutPostgres, skipWithoutRedis, uniqueName } from './support/services.js';
 import { type Receiver, startReceiver } from './support/webhook-receiver.js';
 
 const FAST = {
@@ -31,8 +32,8 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
-async function service(env: Record<string, string>): Promise<ServiceProcess> {
-  const started = await startService({ env: { ...FAST, ...env } });
+async function service(env: Record<string, string>, rootKey?: string): Promise<ServiceProcess> {
+  const started = await startService({ env: { ...FAST, ...env }, ...(rootKey ? { rootKey } : {}) });
   cleanups.push(() => started.stop());
   return started;
 }
@@ -168,5 +169,84 @@ describe('e2e webhooks: one SQLite instance', () => {
     // The public event view of the endpoint's creation holds no secret material.
     const events = await call(allowed.url, allowed.rootKey, 'GET', '/v1/events?type=WebhookEndpointCreated');
     expect(events.body.events[0].data).not.toHaveProperty('secretSalt');
+  });
+});
+
+/** Two or more instances on one fresh PostgreSQL schema and Redis prefix, sharing the server secret. */
+async function cluster(names: string[], extra: Record<string, string> = {}): Promise<ServiceProcess[]> {
+  const { schema, drop } = await createSchema('kl_e2e_hooks');
+  const prefix = `${uniqueName('klhooks')}:`;
+  cleanups.unshift(async () => {
+    await drop();
+    const redis = new Redis(REDIS_URL!);
+    const stale = await redis.keys(`${prefix}*`);
+    if (stale.length > 0) await redis.del(...stale);
+    await redis.quit();
+  });
+  const env = {
+    KEYLEDGER_DATABASE_URL: DATABASE_URL!,
+    KEYLEDGER_DATABASE_SCHEMA: schema,
+    KEYLEDGER_REDIS_URL: REDIS_URL!,
+    KEYLEDGER_REDIS_PREFIX: prefix,
+    KEYLEDGER_REDIS_TIMEOUT_MS: '1000',
+    // Every instance derives the same signing secrets (and idempotent material) from it.
+    KEYLEDGER_SECRET: randomBytes(32).toString('hex'),
+    ...extra,
+  };
+  const first = await service({ ...env, KEYLEDGER_INSTANCE_ID: names[0]! });
+  const rest = [];
+  for (const name of names.slice(1)) rest.push(await service({ ...env, KEYLEDGER_INSTANCE_ID: name }, first.rootKey));
+  return [first, ...rest];
+}
+
+describe.skipIf(skipWithoutPostgres || skipWithoutRedis)('e2e webhooks: several instances on PostgreSQL and Redis', () => {
+  it('two instances deliver each event once between them', async () => {
+    const [a, b] = (await cluster(['hook-a', 'hook-b'])) as [ServiceProcess, ServiceProcess];
+    const hook = await receiver();
+    const before = await headCheckpoint(a);
+    const endpoint = await createHook(a, hook.url);
+    for (let i = 0; i < 20; i++) await issue(i % 2 === 0 ? a : b);
+    const expected = (await keyEventsAfter(a, before)).map((e) => e.id);
+    expect(expected).toHaveLength(20);
+    await eventually('every event delivered', () => hook.accepted().length >= expected.length, 30_000);
+    // Give a second deliverer, if there were one, time to deliver again.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const requests = hook.received();
+    expect(requests.map((r) => r.headers['webhook-id'])).toEqual(expected);
+    const log = await call(b.url, b.rootKey, 'GET', `/v1/webhooks/${endpoint.id}/deliveries?limit=1000`);
+    const deliverers = new Set((log.body.items as { instanceId: string }[]).map((item) => item.instanceId));
+    printFigures('webhooks two instances', { events: expected.length, requests: requests.length, deliverers: [...deliverers].join('+') });
+  });
+
+  it('a kill -9 of the delivering instance loses no delivery', async () => {
+    const [a, b] = (await cluster(['kill-a', 'kill-b'])) as [ServiceProcess, ServiceProcess];
+    const hook = await receiver();
+    const before = await headCheckpoint(a);
+    const endpoint = await createHook(a, hook.url);
+    for (let i = 0; i < 3; i++) await issue(a);
+    await eventually('the first events delivered', () => hook.accepted().length >= 3, 30_000);
+    const log = await call(a.url, a.rootKey, 'GET', `/v1/webhooks/${endpoint.id}/deliveries`);
+    const holder = (log.body.items as { instanceId: string }[])[0]!.instanceId;
+    const [victim, survivor] = holder === 'kill-a' ? [a, b] : [b, a];
+    // Events keep being written while the deliverer dies mid-stream.
+    const writing = (async () => {
+      for (let i = 0; i < 10; i++) await issue(survivor);
+    })();
+    await eventually('a delivery after the writes began', () => hook.accepted().length >= 4, 30_000);
+    victim.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await writing;
+    const expected = (await keyEventsAfter(survivor, before)).map((e) => e.id);
+    expect(expected).toHaveLength(13);
+    await eventually('every event delivered after the kill', () => hook.accepted().length >= expected.length, 30_000);
+    expect(hook.accepted().map((r) => r.headers['webhook-id'])).toEqual(expected);
+    const requests = hook.received().filter((r) => r.status < 300);
+    printFigures('webhooks kill -9 of the deliverer', {
+      killed: holder,
+      events: expected.length,
+      deliveries: requests.length,
+      duplicates: requests.length - expected.length,
+      takeoverMs: Math.max(0, (requests.at(-1)?.at ?? killedAt) - killedAt),
+    });
   });
 });
