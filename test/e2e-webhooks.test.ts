@@ -148,6 +148,29 @@ describe('e2e webhooks: one SQLite instance', () => {
     expect((await call(svc.url, svc.rootKey, 'POST', `/v1/webhooks/${endpoint.id}/replay`, { from: 'not-a-checkpoint' })).status).toBe(400);
   });
 
+  it('filters by consumer (a key event naming only its key is matched through the key) and shows the secret again only to the same idempotent create', async () => {
+    const svc = await service({});
+    const hook = await receiver();
+    const body = { url: `${hook.url}/beta`, eventTypes: ['Key*'], filters: { consumerIds: ['beta'] } };
+    const headers = { 'idempotency-key': 'create-beta-hook' };
+    const created = await call(svc.url, svc.rootKey, 'POST', '/v1/webhooks', body, { headers });
+    expect(created.status).toBe(201);
+    const repeated = await call(svc.url, svc.rootKey, 'POST', '/v1/webhooks', body, { headers });
+    expect(repeated.status).toBe(200);
+    expect(repeated.headers.get('idempotent-replayed')).toBe('true');
+    expect(repeated.body).toMatchObject({ id: created.body.id, secret: created.body.secret });
+    await issue(svc, 'acme');
+    const beta = await issue(svc, 'beta');
+    expect((await call(svc.url, svc.rootKey, 'POST', `/v1/keys/${beta.id}/suspend`, {})).status).toBe(200);
+    await eventually('the beta events', () => hook.accepted().length >= 2, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const types = hook.accepted().map((r) => verifyWebhook<{ type: string; data: { keyId: string } }>(created.body.secret, r.body, r.headers));
+    expect(types.map((e) => [e.type, e.data.keyId])).toEqual([
+      ['KeyIssued', beta.id],
+      ['KeySuspended', beta.id],
+    ]);
+  });
+
   it('refuses private targets unless allowed, and answers the API paths as documented', async () => {
     const svc = await service({ KEYLEDGER_WEBHOOK_ALLOW_PRIVATE: 'false' });
     const refused = await call(svc.url, svc.rootKey, 'POST', '/v1/webhooks', { url: 'http://127.0.0.1:9999/hook', eventTypes: ['Key*'] });

@@ -79,6 +79,11 @@ export interface CreateOptions {
   instanceLock?: boolean;
   /** The commands' clock (tests inject one); default the system clock. */
   now?: () => Date;
+  /**
+   * Run the webhook deliverer and the alert deriver (default true). Off for host tools that open
+   * the ledger only to append a command or read the routes (`root-key reset`, `openapi`).
+   */
+  background?: boolean;
 }
 
 export async function createKeyledger(config: Config, logger: Logger, options: CreateOptions = {}): Promise<Keyledger> {
@@ -309,8 +314,10 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       ],
     });
     metricsApp = config.metrics.listen ? await buildMetricsApp(metrics, logger, config.http) : null;
-    await alerts.start();
-    deliveryWorker.start();
+    if (options.background !== false) {
+      await alerts.start();
+      deliveryWorker.start();
+    }
     // A start that replayed much of the log saves at once, so the next start reads only the tail
     // (a short tail waits for the periodic save: encoding blocks the event loop for a moment).
     if (runner.appliedCount >= SAVE_AFTER_START_EVENTS) void saveSnapshot().catch(() => undefined);
