@@ -317,6 +317,8 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     if (options.background !== false) {
       await alerts.start();
       deliveryWorker.start();
+      const worker = deliveryWorker;
+      runner.onBatch(() => worker.wake());
     }
     // A start that replayed much of the log saves at once, so the next start reads only the tail
     // (a short tail waits for the periodic save: encoding blocks the event loop for a moment).

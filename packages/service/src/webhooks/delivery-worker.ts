@@ -124,14 +124,23 @@ export class WebhookDeliveryWorker {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#abort.abort();
+    this.wake();
     await this.#loop?.catch(() => undefined);
     while (this.#busy.size > 0) await sleep(20);
     for (const id of this.#held) await this.options.deliveries.release(id, this.options.instanceId).catch(() => undefined);
     await this.#agent.close().catch(() => undefined);
   }
 
+  /** Something was appended (the projection runner saw a batch): look at the endpoints now. */
+  wake(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #wake: (() => void) | undefined;
+
   async #run(): Promise<void> {
-    let head: string | undefined;
     while (!this.#stopped) {
       try {
         await this.options.endpoints.catchUp();
@@ -142,15 +151,19 @@ export class WebhookDeliveryWorker {
             .catch((error: unknown) => this.options.logger.warn({ err: error, endpointId: endpoint.id }, 'webhook delivery step failed; retrying'))
             .finally(() => this.#busy.delete(endpoint.id));
         }
-        // Woken by any append (on PostgreSQL by every instance's), else after pollMs.
-        const page = await this.options.store.readAll({ ...(head ? { after: head } : {}), maxCount: 1 }).catch(() => undefined);
-        if (page?.checkpoint) head = page.checkpoint;
-        await this.options.store.waitForEvents(head, { timeoutMs: this.options.settings.pollMs, signal: this.#abort.signal });
       } catch (error) {
         if (this.#stopped) return;
         this.options.logger.warn({ err: error }, 'webhook delivery loop failed; retrying');
-        await sleep(this.options.settings.pollMs);
       }
+      // Woken by new events (every instance's, through the projection runner), else after pollMs:
+      // retries fall due and leases of dead instances expire without any append.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.settings.pollMs);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
   }
 
@@ -220,7 +233,8 @@ export class WebhookDeliveryWorker {
         dispatcher: this.#agent,
         headersTimeout: settings.timeoutMs,
         bodyTimeout: settings.timeoutMs,
-        signal: AbortSignal.timeout(settings.timeoutMs),
+        // Shutdown cuts an attempt short: unconfirmed, the event stays at the head of the queue.
+        signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(settings.timeoutMs)]),
       });
       httpStatus = response.statusCode;
       await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
