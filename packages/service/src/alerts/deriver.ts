@@ -133,15 +133,36 @@ export class AlertDeriver {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Catches up with the log (writing nothing), then ticks every interval. */
-  async start(): Promise<void> {
-    await this.#catchUp();
-    this.#live = true;
-    this.#timer = setInterval(() => void this.tick(), this.options.settings.intervalMs);
-    this.#timer.unref();
+  #stopped = false;
+  #started: Promise<void> = Promise.resolve();
+
+  /**
+   * Catches up with the log (writing nothing), then ticks every interval. The service does not
+   * wait for it: the catch-up reads every usage event, which on a long ledger takes a while.
+   */
+  start(): Promise<void> {
+    this.#started = (async () => {
+      for (;;) {
+        try {
+          await this.#catchUp();
+          break;
+        } catch (error) {
+          if (this.#stopped) return;
+          this.options.logger.warn({ err: error }, 'alert deriver could not read the ledger; retrying');
+          await new Promise((resolve) => setTimeout(resolve, Math.min(this.options.settings.intervalMs, 5000)));
+        }
+      }
+      if (this.#stopped) return;
+      this.#live = true;
+      this.#timer = setInterval(() => void this.tick(), this.options.settings.intervalMs);
+      this.#timer.unref();
+    })();
+    return this.#started;
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#started.catch(() => undefined);
     clearInterval(this.#timer);
     await this.#ticking.catch(() => undefined);
   }
@@ -160,7 +181,7 @@ export class AlertDeriver {
   }
 
   async #catchUp(): Promise<void> {
-    for (;;) {
+    while (!this.#stopped) {
       const page = await this.options.store.readAll({ ...(this.#checkpoint ? { after: this.#checkpoint } : {}), types: FOLLOWED_TYPES, maxCount: 1000 });
       for (const event of page.events) this.#apply(event);
       if (page.checkpoint !== undefined) this.#checkpoint = page.checkpoint;

@@ -315,7 +315,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     });
     metricsApp = config.metrics.listen ? await buildMetricsApp(metrics, logger, config.http) : null;
     if (options.background !== false) {
-      await alerts.start();
+      void alerts.start().catch((error: unknown) => logger.error({ err: error }, 'alert deriver could not start'));
       deliveryWorker.start();
       const worker = deliveryWorker;
       runner.onBatch(() => worker.wake());
