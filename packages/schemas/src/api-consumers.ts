@@ -5,6 +5,7 @@ import {
   CheckName,
   KeyRequestId,
   ConsumerStatus,
+  LeakAction,
   Credits,
   Email,
   Evidence,
@@ -106,6 +107,7 @@ export const DefinePlanRequest = z
     networks: Networks.default([]),
     approvalRequired: z.boolean().default(false),
     price: ProposedPrice.optional(),
+    leakAction: LeakAction.optional(),
   })
   .strict()
   .meta({ id: 'DefinePlanRequest' });
@@ -125,6 +127,7 @@ export const Plan = z
     networks: z.array(z.string()),
     approvalRequired: z.boolean(),
     price: Price.nullable(),
+    leakAction: LeakAction.nullable(),
     status: z.enum(['active', 'retired']),
     retiredReason: z.string().nullable(),
     /** When the current version came into force. */

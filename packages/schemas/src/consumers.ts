@@ -121,6 +121,10 @@ export const Price = z
   .meta({ id: 'Price' });
 export type Price = z.infer<typeof Price>;
 
+/** What keyledger does with a live key reported as leaked (besides recording the report). */
+export const LeakAction = z.enum(['notify', 'suspend', 'revoke']).meta({ id: 'LeakAction' });
+export type LeakAction = z.infer<typeof LeakAction>;
+
 /** Everything one version of a plan says. */
 export const PlanTerms = z
   .object({
@@ -133,6 +137,8 @@ export const PlanTerms = z
     networks: Networks,
     approvalRequired: z.boolean(),
     price: Price.nullable(),
+    /** What a reported leak of a key on this plan does; null: the installation's KEYLEDGER_LEAK_ACTION. */
+    leakAction: LeakAction.nullable(),
   })
   .strict();
 export type PlanTerms = z.infer<typeof PlanTerms>;
@@ -209,4 +215,5 @@ export const CONSUMER_EVENT_VERSIONS: Record<ConsumerEvent['type'], number> = {
   ConsumerReinstated: 1,
   ConsumerClosed: 1,
 };
-export const PLAN_EVENT_VERSIONS: Record<PlanEvent['type'], number> = { PlanDefined: 1, PlanRevised: 1, PlanRetired: 1 };
+/** PlanDefined and PlanRevised v2 added `leakAction` (earlier versions: null, the installation's action). */
+export const PLAN_EVENT_VERSIONS: Record<PlanEvent['type'], number> = { PlanDefined: 2, PlanRevised: 2, PlanRetired: 1 };

@@ -16,6 +16,7 @@ import {
   planEventSchemas,
 } from './consumers.js';
 import { Permission } from './permissions.js';
+import { ALERT_EVENT_VERSIONS, alertEventSchemas, WEBHOOK_EVENT_VERSIONS, webhookEventSchemas } from './webhooks.js';
 import { EndpointRule, Scope } from './scopes.js';
 
 export const Digest = z.string().regex(/^[0-9a-f]{64}$/, 'must be a hex SHA-256 digest');
@@ -164,6 +165,8 @@ export const eventSchemas = {
   ...planEventSchemas,
   ...keyRequestEventSchemas,
   UsageBatchRecorded,
+  ...webhookEventSchemas,
+  ...alertEventSchemas,
 } as const;
 
 export type EventType = keyof typeof eventSchemas;
@@ -195,6 +198,8 @@ export const CURRENT_SCHEMA_VERSION: Record<EventType, number> = {
   ...CONSUMER_EVENT_VERSIONS,
   ...PLAN_EVENT_VERSIONS,
   ...KEY_REQUEST_EVENT_VERSIONS,
+  ...WEBHOOK_EVENT_VERSIONS,
+  ...ALERT_EVENT_VERSIONS,
 };
 
 export function isEventType(type: string): type is EventType {
@@ -212,6 +217,9 @@ export function validateEventData(type: string, data: unknown): void {
 
 /** Lifts an event stored under an older schema version to the current shape. */
 export function upcastEvent(type: string, schemaVersion: number, data: unknown): unknown {
+  if ((type === 'PlanDefined' || type === 'PlanRevised') && schemaVersion < 2 && data !== null && typeof data === 'object' && !('leakAction' in data)) {
+    return { ...data, leakAction: null };
+  }
   if (type === 'KeyIssued' && schemaVersion < 3 && data !== null && typeof data === 'object') {
     let lifted = data as Record<string, unknown>;
     if (schemaVersion < 2 && !('kind' in lifted)) {
@@ -232,6 +240,7 @@ export function upcastEvent(type: string, schemaVersion: number, data: unknown):
 export const PRIVATE_EVENT_FIELDS: Partial<Record<EventType, readonly string[]>> = {
   KeyIssued: ['digest'],
   KeyRequested: ['claimDigest'],
+  WebhookEndpointCreated: ['secretSalt'],
 };
 
 /** Metadata that only keyledger itself needs (replay detection); hidden from public views too. */

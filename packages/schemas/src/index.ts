@@ -6,6 +6,7 @@ export * from './gcra.js';
 export * from './permissions.js';
 export * from './consumers.js';
 export * from './events.js';
+export * from './webhooks.js';
 export * from './key-format.js';
 export * from './problem.js';
 export * from './api.js';

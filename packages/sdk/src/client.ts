@@ -52,6 +52,13 @@ import type {
   UsageResponse,
   VerifyRequest,
   VerifyResult,
+  CreatedWebhookEndpoint,
+  CreateWebhookRequest,
+  LeakReportRequest,
+  LeakReportResult,
+  WebhookDeliveryList,
+  WebhookEndpoint,
+  WebhookEndpointList,
 } from './types.js';
 import type { Dispatcher } from 'undici';
 
@@ -152,6 +159,22 @@ export interface KeyledgerClient {
     list(query?: EventsQuery, opts?: CallOptions): Promise<EventPage>;
     /** GET /v1/events/stream, reconnecting and resuming on its own. */
     stream(options?: EventStreamOptions): EventFeed;
+  };
+  webhooks: {
+    /** POST /v1/webhooks. The result carries the signing `secret` (whsec_…), shown once. */
+    create(body: CreateWebhookRequest, opts?: CallOptions): Promise<CreatedWebhookEndpoint>;
+    list(opts?: CallOptions): Promise<WebhookEndpointList>;
+    get(id: string, opts?: CallOptions): Promise<WebhookEndpoint>;
+    delete(id: string, opts?: CallOptions): Promise<WebhookEndpoint>;
+    enable(id: string, opts?: CallOptions): Promise<WebhookEndpoint>;
+    disable(id: string, opts?: CallOptions): Promise<WebhookEndpoint>;
+    /** Deliver again every matching event after `from` (a checkpoint; '' = from the start). */
+    replay(id: string, from: string, opts?: CallOptions): Promise<WebhookEndpoint>;
+    deliveries(id: string, query?: { limit?: number }, opts?: CallOptions): Promise<WebhookDeliveryList>;
+  };
+  leaks: {
+    /** POST /v1/leaks: report a key found somewhere public (needs leaks:write). */
+    report(body: LeakReportRequest, opts?: CallOptions): Promise<LeakReportResult>;
   };
   /** Closes the connection pool (and every feed opened by this client). */
   close(): Promise<void>;
@@ -295,11 +318,29 @@ export function createClient(options: ClientOptions): KeyledgerClient {
     addCredits: (id, body, opts) => write<Key>('POST', keyPath(id, '/credits'), body, opts),
   };
 
+  const webhookPath = (id: string, suffix = '') => {
+    if (typeof id !== 'string' || id === '') throw new TypeError('webhook id must be a non-empty string');
+    return `/v1/webhooks/${encodeURIComponent(id)}${suffix}`;
+  };
+  const webhooks: KeyledgerClient['webhooks'] = {
+    create: (body, opts) => write<CreatedWebhookEndpoint>('POST', '/v1/webhooks', body, opts),
+    list: (opts) => read<WebhookEndpointList>('/v1/webhooks', undefined, opts),
+    get: (id, opts) => read<WebhookEndpoint>(webhookPath(id), undefined, opts),
+    delete: (id, opts) => write<WebhookEndpoint>('DELETE', webhookPath(id), undefined, opts),
+    enable: (id, opts) => write<WebhookEndpoint>('POST', webhookPath(id, '/enable'), undefined, opts),
+    disable: (id, opts) => write<WebhookEndpoint>('POST', webhookPath(id, '/disable'), undefined, opts),
+    replay: (id, from, opts) => write<WebhookEndpoint>('POST', webhookPath(id, '/replay'), { from }, opts),
+    deliveries: (id, query, opts) => read<WebhookDeliveryList>(webhookPath(id, '/deliveries'), query, opts),
+  };
+
   return {
     keys,
     consumers,
     plans,
     keyRequests,
+    webhooks,
+    // A report acts once by itself (the report id derives from key and location): safe to repeat.
+    leaks: { report: (body, opts) => write<LeakReportResult>('POST', '/v1/leaks', body, opts) },
     async verify(body, opts) {
       // Each verify may consume rate limit and quota: it carries no Idempotency-Key, so it is
       // repeated only when the request provably never left this process.

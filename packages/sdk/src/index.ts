@@ -15,6 +15,7 @@ export type { EventFeed, EventFeedListeners, EventStreamOptions } from './event-
 export { backoffDelay, DEFAULT_BACKOFF, shouldRetry } from './retry.js';
 export type { BackoffPolicy, RetryClass } from './retry.js';
 export { SseParser } from './sse.js';
+export { verifyWebhook, WebhookSignatureError } from './webhooks.js';
 export type { SseMessage } from './sse.js';
 export type * from './types.js';
 export type { components, operations, paths } from './generated/openapi.js';

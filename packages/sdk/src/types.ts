@@ -146,3 +146,13 @@ export interface CallOptions {
   /** Overrides the client's timeout for each attempt of this call. */
   timeoutMs?: number;
 }
+
+// Webhooks and leak reports.
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+export type CreatedWebhookEndpoint = Schemas['CreatedWebhookEndpoint'];
+export type WebhookEndpointList = Schemas['WebhookEndpointList'];
+export type WebhookDeliveryList = Schemas['WebhookDeliveryList'];
+export type WebhookDelivery = Schemas['WebhookDelivery'];
+export type CreateWebhookRequest = WithDefaults<JsonBody<'createWebhook'>, 'format'>;
+export type LeakReportRequest = JsonBody<'reportLeak'>;
+export type LeakReportResult = Schemas['LeakReportResult'];

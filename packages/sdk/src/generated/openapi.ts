@@ -720,6 +720,144 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List webhook endpoints */
+        get: operations["listWebhooks"];
+        put?: never;
+        /** Create a webhook endpoint (its signing secret is shown once) */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a webhook endpoint */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /** Delete a webhook endpoint (deliveries stop) */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable a webhook endpoint: deliveries continue from now (replay to fill a gap) */
+        post: operations["enableWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Disable a webhook endpoint: deliveries stop */
+        post: operations["disableWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deliver again every matching event after a checkpoint */
+        post: operations["replayWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Delivery attempts to a webhook endpoint, newest first */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/leaks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Report a leaked key (any scanner) */
+        post: operations["reportLeak"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/leaks/github": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** GitHub secret scanning partner endpoint (signed by GitHub) */
+        post: operations["reportGithubLeaks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -795,7 +933,117 @@ export interface components {
             includedUnits: number;
             unitPricePer1000: number;
         };
+        /** @enum {string} */
+        LeakActionInput: "notify" | "suspend" | "revoke";
         KeyRequestIdInput: string;
+        WebhookEndpointIdInput: string;
+        EventTypePatternInput: string;
+        WebhookFiltersInput: {
+            /** @default [] */
+            consumerIds: components["schemas"]["ConsumerIdInput"][];
+            /** @default [] */
+            planIds: components["schemas"]["PlanIdInput"][];
+        };
+        /** @enum {string} */
+        WebhookFormatInput: "event" | "cloudevents";
+        WebhookUrlInput: string;
+        CreateWebhookRequestInput: {
+            url: components["schemas"]["WebhookUrlInput"];
+            eventTypes: components["schemas"]["EventTypePatternInput"][];
+            filters?: components["schemas"]["WebhookFiltersInput"];
+            /** @default event */
+            format: components["schemas"]["WebhookFormatInput"];
+            description?: string;
+        };
+        WebhookEndpointInput: {
+            id: components["schemas"]["WebhookEndpointIdInput"];
+            url: string;
+            eventTypes: string[];
+            filters: {
+                consumerIds: string[];
+                planIds: string[];
+            };
+            format: components["schemas"]["WebhookFormatInput"];
+            description: string | null;
+            /** @enum {string} */
+            status: "enabled" | "disabled";
+            disabledCause: ("manual" | "failing") | null;
+            disabledDetail: string | null;
+            createdAt: components["schemas"]["InstantInput"];
+            updatedAt: components["schemas"]["InstantInput"];
+            revision: number;
+        };
+        CreatedWebhookEndpointInput: {
+            id: components["schemas"]["WebhookEndpointIdInput"];
+            url: string;
+            eventTypes: string[];
+            filters: {
+                consumerIds: string[];
+                planIds: string[];
+            };
+            format: components["schemas"]["WebhookFormatInput"];
+            description: string | null;
+            /** @enum {string} */
+            status: "enabled" | "disabled";
+            disabledCause: ("manual" | "failing") | null;
+            disabledDetail: string | null;
+            createdAt: components["schemas"]["InstantInput"];
+            updatedAt: components["schemas"]["InstantInput"];
+            revision: number;
+            /** @description The signing secret (whsec_…), shown once. null on an idempotent replay after the replay window. */
+            secret: string | null;
+        };
+        WebhookEndpointListInput: {
+            items: components["schemas"]["WebhookEndpointInput"][];
+        };
+        ReplayWebhookRequestInput: {
+            from: string;
+        };
+        WebhookDeliveryInput: {
+            eventId: string;
+            eventType: string;
+            checkpoint: string;
+            attempt: number;
+            /** @enum {string} */
+            outcome: "delivered" | "failed";
+            httpStatus: number | null;
+            latencyMs: number;
+            error: string | null;
+            at: components["schemas"]["InstantInput"];
+            instanceId: string;
+        };
+        WebhookDeliveryListInput: {
+            items: components["schemas"]["WebhookDeliveryInput"][];
+            deliveredThrough: string | null;
+        };
+        LeakReportRequestInput: {
+            token: string;
+            url?: string;
+            source?: string;
+            reporter?: string;
+        };
+        LeakReportResultInput: {
+            /** @enum {string} */
+            label: "true_positive" | "false_positive";
+            keyId: string | null;
+            reportId: string | null;
+            action: components["schemas"]["LeakActionInput"] | null;
+            replayed: boolean;
+        };
+        GithubLeakReportInput: ({
+            token: string;
+            type: string;
+            url?: string;
+            source?: string;
+        } & {
+            [key: string]: unknown;
+        })[];
+        GithubLeakFeedbackInput: {
+            token_hash: string;
+            token_type: string;
+            /** @enum {string} */
+            label: "true_positive" | "false_positive";
+        }[];
         /** @enum {string} */
         EnvironmentInput: "live" | "test";
         /** @enum {string} */
@@ -1168,6 +1416,7 @@ export interface components {
                 includedUnits: number;
                 unitPricePer1000: number;
             };
+            leakAction?: components["schemas"]["LeakActionInput"];
         };
         RevisePlanRequestInput: {
             name: string;
@@ -1189,6 +1438,7 @@ export interface components {
                 includedUnits: number;
                 unitPricePer1000: number;
             };
+            leakAction?: components["schemas"]["LeakActionInput"];
         };
         PlanInput: {
             id: components["schemas"]["PlanIdInput"];
@@ -1202,6 +1452,7 @@ export interface components {
             networks: string[];
             approvalRequired: boolean;
             price: components["schemas"]["PriceInput"] | null;
+            leakAction: components["schemas"]["LeakActionInput"] | null;
             /** @enum {string} */
             status: "active" | "retired";
             retiredReason: string | null;
@@ -1373,7 +1624,117 @@ export interface components {
             includedUnits: number;
             unitPricePer1000: number;
         };
+        /** @enum {string} */
+        LeakAction: "notify" | "suspend" | "revoke";
         KeyRequestId: string;
+        WebhookEndpointId: string;
+        EventTypePattern: string;
+        WebhookFilters: {
+            /** @default [] */
+            consumerIds: components["schemas"]["ConsumerId"][];
+            /** @default [] */
+            planIds: components["schemas"]["PlanId"][];
+        };
+        /** @enum {string} */
+        WebhookFormat: "event" | "cloudevents";
+        WebhookUrl: string;
+        CreateWebhookRequest: {
+            url: components["schemas"]["WebhookUrl"];
+            eventTypes: components["schemas"]["EventTypePattern"][];
+            filters?: components["schemas"]["WebhookFilters"];
+            /** @default event */
+            format: components["schemas"]["WebhookFormat"];
+            description?: string;
+        };
+        WebhookEndpoint: {
+            id: components["schemas"]["WebhookEndpointId"];
+            url: string;
+            eventTypes: string[];
+            filters: {
+                consumerIds: string[];
+                planIds: string[];
+            };
+            format: components["schemas"]["WebhookFormat"];
+            description: string | null;
+            /** @enum {string} */
+            status: "enabled" | "disabled";
+            disabledCause: ("manual" | "failing") | null;
+            disabledDetail: string | null;
+            createdAt: components["schemas"]["Instant"];
+            updatedAt: components["schemas"]["Instant"];
+            revision: number;
+        };
+        CreatedWebhookEndpoint: {
+            id: components["schemas"]["WebhookEndpointId"];
+            url: string;
+            eventTypes: string[];
+            filters: {
+                consumerIds: string[];
+                planIds: string[];
+            };
+            format: components["schemas"]["WebhookFormat"];
+            description: string | null;
+            /** @enum {string} */
+            status: "enabled" | "disabled";
+            disabledCause: ("manual" | "failing") | null;
+            disabledDetail: string | null;
+            createdAt: components["schemas"]["Instant"];
+            updatedAt: components["schemas"]["Instant"];
+            revision: number;
+            /** @description The signing secret (whsec_…), shown once. null on an idempotent replay after the replay window. */
+            secret: string | null;
+        };
+        WebhookEndpointList: {
+            items: components["schemas"]["WebhookEndpoint"][];
+        };
+        ReplayWebhookRequest: {
+            from: string;
+        };
+        WebhookDelivery: {
+            eventId: string;
+            eventType: string;
+            checkpoint: string;
+            attempt: number;
+            /** @enum {string} */
+            outcome: "delivered" | "failed";
+            httpStatus: number | null;
+            latencyMs: number;
+            error: string | null;
+            at: components["schemas"]["Instant"];
+            instanceId: string;
+        };
+        WebhookDeliveryList: {
+            items: components["schemas"]["WebhookDelivery"][];
+            deliveredThrough: string | null;
+        };
+        LeakReportRequest: {
+            token: string;
+            url?: string;
+            source?: string;
+            reporter?: string;
+        };
+        LeakReportResult: {
+            /** @enum {string} */
+            label: "true_positive" | "false_positive";
+            keyId: string | null;
+            reportId: string | null;
+            action: components["schemas"]["LeakAction"] | null;
+            replayed: boolean;
+        };
+        GithubLeakReport: ({
+            token: string;
+            type: string;
+            url?: string;
+            source?: string;
+        } & {
+            [key: string]: unknown;
+        })[];
+        GithubLeakFeedback: {
+            token_hash: string;
+            token_type: string;
+            /** @enum {string} */
+            label: "true_positive" | "false_positive";
+        }[];
         /** @enum {string} */
         Environment: "live" | "test";
         /** @enum {string} */
@@ -1746,6 +2107,7 @@ export interface components {
                 includedUnits: number;
                 unitPricePer1000: number;
             };
+            leakAction?: components["schemas"]["LeakAction"];
         };
         RevisePlanRequest: {
             name: string;
@@ -1767,6 +2129,7 @@ export interface components {
                 includedUnits: number;
                 unitPricePer1000: number;
             };
+            leakAction?: components["schemas"]["LeakAction"];
         };
         Plan: {
             id: components["schemas"]["PlanId"];
@@ -1780,6 +2143,7 @@ export interface components {
             networks: string[];
             approvalRequired: boolean;
             price: components["schemas"]["Price"] | null;
+            leakAction: components["schemas"]["LeakAction"] | null;
             /** @enum {string} */
             status: "active" | "retired";
             retiredReason: string | null;
@@ -5984,6 +6348,875 @@ export interface operations {
             };
             /** @description Default Response */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body: the first outcome, written once */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookRequestInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhookEndpoint"];
+                };
+            };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhookEndpoint"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["WebhookEndpointIdInput"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body: the first outcome, written once */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: components["schemas"]["WebhookEndpointIdInput"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    enableWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body: the first outcome, written once */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: components["schemas"]["WebhookEndpointIdInput"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    disableWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body: the first outcome, written once */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: components["schemas"]["WebhookEndpointIdInput"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replayWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body: the first outcome, written once */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: components["schemas"]["WebhookEndpointIdInput"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplayWebhookRequestInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: components["schemas"]["WebhookEndpointIdInput"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reportLeak: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LeakReportRequestInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeakReportResult"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reportGithubLeaks: {
+        parameters: {
+            query?: never;
+            header?: {
+                "github-public-key-identifier"?: string;
+                "github-public-key-signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GithubLeakReportInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GithubLeakFeedback"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -18,8 +18,11 @@ export interface CommandContext {
   causationId?: string | null;
 }
 
+/** What the metadata of an event needs of its context (a command's, or keyledger's own). */
+export type MetadataContext = Pick<CommandContext, 'actor' | 'requestId' | 'clientRequestId' | 'sourceAddress' | 'correlationId' | 'causationId'>;
+
 /** The metadata of one event a command decided (idempotency adds its key and hash on top). */
-export function eventMetadata(type: EventType, ctx: CommandContext, now: Date, causationId?: string | null): EventMetadata {
+export function eventMetadata(type: EventType, ctx: MetadataContext, now: Date, causationId?: string | null): EventMetadata {
   return {
     schemaVersion: CURRENT_SCHEMA_VERSION[type],
     actor: ctx.actor,
@@ -30,4 +33,9 @@ export function eventMetadata(type: EventType, ctx: CommandContext, now: Date, c
     correlationId: ctx.correlationId ?? ctx.requestId,
     causationId: causationId ?? ctx.causationId ?? null,
   };
+}
+
+/** Metadata of an event keyledger derives by itself (alerts, usage windows, failing endpoints). */
+export function systemMetadata(type: EventType, component: string, now: Date, causationId: string | null = null): EventMetadata {
+  return eventMetadata(type, { actor: { kind: 'system', id: component }, requestId: null, sourceAddress: null, correlationId: null }, now, causationId);
 }

@@ -47,6 +47,15 @@ import {
 import { consumerRoutes } from '../http/routes/consumers.js';
 import { keyRequestRoutes } from '../http/routes/key-requests.js';
 import { planRoutes } from '../http/routes/plans.js';
+import { AlertDeriver, planAwareThresholds } from '../alerts/deriver.js';
+import { loadGithubKeys } from '../leaks/github-keys.js';
+import { LeakResponder } from '../leaks/leak-response.js';
+import { leakRoutes } from '../leaks/routes.js';
+import { WebhookCommands } from '../webhooks/commands.js';
+import { type DeliveryStore, openDeliveryStore } from '../webhooks/delivery-store.js';
+import { WebhookDeliveryWorker } from '../webhooks/delivery-worker.js';
+import { WebhookEndpoints } from '../webhooks/endpoints.js';
+import { webhookRoutes } from '../webhooks/routes.js';
 
 type MetricsApp = Awaited<ReturnType<typeof buildMetricsApp>>;
 
@@ -70,6 +79,8 @@ export interface Keyledger {
   keyRequests: KeyRequestReadModel;
   /** Revokes the keys of closed consumers (also those a crash left unrevoked). */
   consumerClosure: ConsumerClosure;
+  webhooks: WebhookCommands;
+  alerts: AlertDeriver;
   /** The /metrics listener of its own (KEYLEDGER_METRICS_LISTEN), not yet listening; null when /metrics is on `app`. */
   metricsApp: MetricsApp | null;
   /** The root key's plaintext when this start created it (print once, never log). */
@@ -96,6 +107,11 @@ export interface CreateOptions {
   instanceLock?: boolean;
   /** The commands' clock (tests inject one); default the system clock. */
   now?: () => Date;
+  /**
+   * Run the webhook deliverer and the alert deriver (default true). Off for host tools that open
+   * the ledger only to append a command or read the routes (`root-key reset`, `openapi`).
+   */
+  background?: boolean;
 }
 
 export async function createKeyledger(config: Config, logger: Logger, options: CreateOptions = {}): Promise<Keyledger> {
@@ -166,6 +182,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   let usage: UsageRecorder | undefined;
   let consumerClosure: ConsumerClosure | undefined;
   let metricsApp: MetricsApp | null = null;
+  let deliveries: DeliveryStore | undefined;
+  let deliveryWorker: WebhookDeliveryWorker | undefined;
+  let alerts: AlertDeriver | undefined;
   let ready = false;
   let closing = false;
   let restored: RestoreOutcome = { kind: 'none' };
@@ -272,6 +291,62 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       finalAfterMs: 3 * config.usageFlushMs + 60_000,
     });
     consumerClosure = new ConsumerClosure({ consumers, keys, commands, logger });
+    // Webhooks, alerts and leak reports: each follows the ledger itself (see their modules).
+    deliveries = await openDeliveryStore(config.database);
+    const webhookEndpoints = new WebhookEndpoints(store);
+    const webhookCommands = new WebhookCommands({
+      store,
+      runner,
+      serverSecret,
+      applyTimeoutMs: config.commandApplyTimeoutMs,
+      ...(options.now ? { now: options.now } : {}),
+    });
+    deliveryWorker = new WebhookDeliveryWorker({
+      store,
+      deliveries,
+      endpoints: webhookEndpoints,
+      commands: webhookCommands,
+      ownerOfKey: (keyId) => {
+        const key = keys.getById(keyId);
+        return key ? { consumerId: key.consumerId, planId: key.planId } : undefined;
+      },
+      serverSecret,
+      instanceId: config.instanceId,
+      settings: {
+        leaseTtlMs: config.webhooks.leaseTtlMs,
+        pollMs: config.webhooks.pollMs,
+        timeoutMs: config.webhooks.timeoutMs,
+        backoffBaseMs: config.webhooks.retryBaseMs,
+        backoffMaxMs: config.webhooks.retryMaxMs,
+        disableAfterMs: config.webhooks.disableAfterMs,
+        allowPrivate: config.webhooks.allowPrivate,
+        pageSize: 100,
+      },
+      logger,
+    });
+    alerts = new AlertDeriver({
+      store,
+      keys: { getById: (id) => keys.getById(id), all: () => keys.list({ limit: Number.MAX_SAFE_INTEGER }, new Date()).items },
+      limiter,
+      thresholds: planAwareThresholds(config.alerts.thresholds, (key) => {
+        const plan = key.planId === null ? undefined : plans.get(key.planId);
+        return plan ? currentVersion(plan).terms : undefined;
+      }),
+      settings: config.alerts,
+      logger,
+    });
+    const leakResponder = new LeakResponder({
+      store,
+      keys,
+      commands,
+      // The plan's own leak action when its current version names one, else the installation's.
+      actionFor: (key) => {
+        const plan = key.planId === null ? undefined : plans.get(key.planId);
+        return (plan ? currentVersion(plan).terms.leakAction : null) ?? config.leaks.action;
+      },
+      logger,
+    });
+    const githubKeys = config.leaks.githubKeysFile ? loadGithubKeys(config.leaks.githubKeysFile) : undefined;
     // One verification for every route that answers verify questions: same checks, usage, metrics.
     const verification = createVerification({
       verify: createKeyVerifier({ keys, limiter, policies }),
@@ -314,10 +389,24 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
           await v1.register(consumerRoutes, { commands: consumerCommands, keyRequests: keyRequestCommands, consumers, keys, usageReports, now: () => new Date() });
           await v1.register(planRoutes, { commands: planCommands, plans, usageReports });
           await v1.register(keyRequestRoutes, { commands: keyRequestCommands, keyRequests });
+          await v1.register(webhookRoutes, {
+            commands: webhookCommands,
+            endpoints: webhookEndpoints,
+            deliveries: deliveries as DeliveryStore,
+            store,
+            allowPrivate: config.webhooks.allowPrivate,
+          });
+          await v1.register(leakRoutes, { responder: leakResponder, githubKeys });
         },
       ],
     });
     metricsApp = config.metrics.listen ? await buildMetricsApp(metrics, logger, config.http) : null;
+    if (options.background !== false) {
+      void alerts.start().catch((error: unknown) => logger.error({ err: error }, 'alert deriver could not start'));
+      deliveryWorker.start();
+      const worker = deliveryWorker;
+      runner.onBatch(() => worker.wake());
+    }
     // A start that replayed much of the log saves at once, so the next start reads only the tail
     // (a short tail waits for the periodic save: encoding blocks the event loop for a moment).
     if (runner.appliedCount >= SAVE_AFTER_START_EVENTS) void saveSnapshot().catch(() => undefined);
@@ -342,6 +431,8 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       plans,
       keyRequests,
       consumerClosure,
+      webhooks: webhookCommands,
+      alerts,
       createdRootKey,
       metricsApp,
       bootstrapRootKey,
@@ -352,6 +443,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
           await app.close();
           await consumerClosure?.stop();
           await metricsApp?.close();
+          await deliveryWorker?.stop();
+          await alerts?.stop();
+          await deliveries?.close().catch(() => undefined);
           await usage?.stop();
           await limiter?.close();
           await runner.stop();
@@ -366,6 +460,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   } catch (error) {
     await metricsApp?.close().catch(() => undefined);
     await consumerClosure?.stop().catch(() => undefined);
+    await deliveryWorker?.stop().catch(() => undefined);
+    await alerts?.stop().catch(() => undefined);
+    await deliveries?.close().catch(() => undefined);
     clearInterval(snapshotTimer);
     await usage?.stop().catch(() => undefined);
     await limiter?.close().catch(() => undefined);

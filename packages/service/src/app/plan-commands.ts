@@ -24,6 +24,7 @@ export function proposedTerms(request: Omit<DefinePlanRequest, 'id'>): ProposedT
     networks: request.networks,
     approvalRequired: request.approvalRequired,
     price: request.price ?? null,
+    leakAction: request.leakAction ?? null,
   };
 }
 

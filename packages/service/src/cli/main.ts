@@ -46,7 +46,7 @@ program
     let document: string;
     try {
       const config = loadConfig({ KEYLEDGER_DATA_DIR: dir, KEYLEDGER_LOG_LEVEL: 'silent' });
-      const service = await createKeyledger(config, createLogger('silent'));
+      const service = await createKeyledger(config, createLogger('silent'), { background: false });
       await service.app.ready();
       document = `${JSON.stringify(service.app.swagger(), null, 2)}\n`;
       await service.close();

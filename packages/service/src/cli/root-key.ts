@@ -45,7 +45,7 @@ export function registerRootKeyCommands(program: Command, fail: (message: string
         throw error;
       }
       const logger = createLogger(config.logLevel, pino.destination(2));
-      const service = await createKeyledger(config, logger, { deferRootKey: true, instanceLock: false }).catch((error: Error) => fail(`cannot open the ledger: ${error.message}`));
+      const service = await createKeyledger(config, logger, { deferRootKey: true, instanceLock: false, background: false }).catch((error: Error) => fail(`cannot open the ledger: ${error.message}`));
       try {
         const operator = `${safeUser()}@${hostname()}`;
         const reset = await resetRootKey({

@@ -118,6 +118,32 @@ const Env = z.object({
     .default('')
     .transform((text) => text.split(',').map((part) => part.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'check names are lower_snake_case, e.g. email_verified'))),
+  KEYLEDGER_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+  KEYLEDGER_WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  KEYLEDGER_WEBHOOK_LEASE_MS: positiveInt(30_000),
+  KEYLEDGER_WEBHOOK_POLL_MS: positiveInt(1000),
+  KEYLEDGER_WEBHOOK_RETRY_BASE_MS: positiveInt(1000),
+  KEYLEDGER_WEBHOOK_RETRY_MAX_MS: positiveInt(10 * 60_000),
+  KEYLEDGER_WEBHOOK_DISABLE_AFTER_SECONDS: z.coerce.number().positive().default(3 * 86_400),
+  KEYLEDGER_ALERT_THRESHOLDS: z
+    .string()
+    .default('75,90,100')
+    .transform((text, ctx) => {
+      const values = text.split(',').map((part) => part.trim()).filter(Boolean).map(Number);
+      if (values.length === 0 || values.some((value) => !Number.isInteger(value) || value < 1 || value > 1000)) {
+        ctx.addIssue({ code: 'custom', message: 'must be comma-separated whole percentages between 1 and 1000, e.g. 75,90,100' });
+        return z.NEVER;
+      }
+      return [...new Set(values)].sort((a, b) => a - b);
+    }),
+  KEYLEDGER_ALERT_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
+  KEYLEDGER_ALERT_KEY_EXPIRING_DAYS: z.coerce.number().positive().default(7),
+  KEYLEDGER_ALERT_GRACE_ENDING_HOURS: z.coerce.number().positive().default(24),
+  KEYLEDGER_ALERT_APPROVAL_OVERDUE_HOURS: z.coerce.number().positive().default(24),
+  KEYLEDGER_USAGE_EXPORT_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(0),
+  KEYLEDGER_USAGE_EXPORT_DELAY_SECONDS: optional(z.coerce.number().min(0)),
+  KEYLEDGER_LEAK_ACTION: z.enum(['notify', 'suspend', 'revoke']).default('suspend'),
+  KEYLEDGER_GITHUB_SCANNING_KEYS_FILE: optional(z.string().min(1)),
 });
 
 export interface Config {
@@ -162,6 +188,28 @@ export interface Config {
   consumers: { unregistered: 'allow' | 'refuse'; requiredChecks: string[] };
   /** How often projections are snapshotted (when the log moved); 0 only at shutdown. */
   snapshotIntervalMs: number;
+  /** Webhook delivery: private targets, timeouts, lease, retries, when a failing endpoint is disabled. */
+  webhooks: {
+    allowPrivate: boolean;
+    timeoutMs: number;
+    leaseTtlMs: number;
+    pollMs: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    disableAfterMs: number;
+  };
+  /** Derived alerts: threshold percentages and time limits; closed usage windows (0 = off). */
+  alerts: {
+    thresholds: number[];
+    intervalMs: number;
+    expiringWithinDays: number;
+    graceEndingWithinHours: number;
+    approvalOverdueHours: number;
+    usageWindowSeconds: number;
+    usageCloseDelayMs: number;
+  };
+  /** Leaked-key reports: the action on a live key, and GitHub's public keys. */
+  leaks: { action: 'notify' | 'suspend' | 'revoke'; githubKeysFile: string | undefined };
 }
 
 export interface ForwardAuthConfig {
@@ -235,6 +283,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metrics: { token: e.KEYLEDGER_METRICS_TOKEN, listen: e.KEYLEDGER_METRICS_LISTEN ? parseHostPort(e.KEYLEDGER_METRICS_LISTEN) : undefined },
     readyMaxLagSeconds: e.KEYLEDGER_READY_MAX_LAG_SECONDS,
     snapshotIntervalMs: Math.round(e.KEYLEDGER_SNAPSHOT_INTERVAL_SECONDS * 1000),
+    webhooks: {
+      allowPrivate: e.KEYLEDGER_WEBHOOK_ALLOW_PRIVATE === 'true',
+      timeoutMs: e.KEYLEDGER_WEBHOOK_TIMEOUT_MS,
+      // The lease outlives one attempt, so a slow receiver never makes two instances deliver at once.
+      leaseTtlMs: Math.max(e.KEYLEDGER_WEBHOOK_LEASE_MS, e.KEYLEDGER_WEBHOOK_TIMEOUT_MS + 1000),
+      pollMs: e.KEYLEDGER_WEBHOOK_POLL_MS,
+      retryBaseMs: e.KEYLEDGER_WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: Math.max(e.KEYLEDGER_WEBHOOK_RETRY_MAX_MS, e.KEYLEDGER_WEBHOOK_RETRY_BASE_MS),
+      disableAfterMs: Math.round(e.KEYLEDGER_WEBHOOK_DISABLE_AFTER_SECONDS * 1000),
+    },
+    alerts: {
+      thresholds: e.KEYLEDGER_ALERT_THRESHOLDS,
+      intervalMs: Math.round(e.KEYLEDGER_ALERT_INTERVAL_SECONDS * 1000),
+      expiringWithinDays: e.KEYLEDGER_ALERT_KEY_EXPIRING_DAYS,
+      graceEndingWithinHours: e.KEYLEDGER_ALERT_GRACE_ENDING_HOURS,
+      approvalOverdueHours: e.KEYLEDGER_ALERT_APPROVAL_OVERDUE_HOURS,
+      usageWindowSeconds: e.KEYLEDGER_USAGE_EXPORT_WINDOW_SECONDS,
+      // Default: two usage flushes and a margin, so every instance's counts for the window are in.
+      usageCloseDelayMs: Math.round((e.KEYLEDGER_USAGE_EXPORT_DELAY_SECONDS ?? e.KEYLEDGER_USAGE_FLUSH_SECONDS * 2 + 5) * 1000),
+    },
+    leaks: { action: e.KEYLEDGER_LEAK_ACTION, githubKeysFile: e.KEYLEDGER_GITHUB_SCANNING_KEYS_FILE },
   };
 }
 

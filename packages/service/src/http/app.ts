@@ -182,6 +182,8 @@ export async function buildHttpApp(deps: HttpAppDeps) {
         { name: 'events', description: 'The ledger' },
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'admin', description: 'Operator reads' },
+        { name: 'webhooks', description: 'Webhook endpoints and their deliveries' },
+        { name: 'leaks', description: 'Leaked-key reports from secret scanners' },
       ],
     },
     transform: jsonSchemaTransform,

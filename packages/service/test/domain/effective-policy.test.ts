@@ -19,6 +19,7 @@ const plan: PlanTerms = {
   networks: ['10.0.0.0/8'],
   approvalRequired: false,
   price: { currency: 'EUR', flatFee: 1900, includedUnits: 1000, unitPricePer1000: 50 },
+    leakAction: null,
 };
 const key = (overrides: Partial<KeyLimits> = {}): KeyLimits => ({ scopes: [], endpoints: [], networks: [], rateLimit: null, quota: null, ...overrides });
 const rule = (fn: () => void) => {

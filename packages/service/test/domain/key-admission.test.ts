@@ -22,6 +22,7 @@ const terms: PlanTerms = {
   networks: [],
   approvalRequired: false,
   price: { currency: 'EUR', flatFee: 1900, includedUnits: 1000, unitPricePer1000: 50 },
+    leakAction: null,
 };
 const registered: ConsumerEvent = {
   type: 'ConsumerRegistered',

@@ -18,6 +18,7 @@ const terms: PlanTerms = {
   networks: [],
   approvalRequired: false,
   price: { currency: 'EUR', flatFee: 1900, includedUnits: 1000, unitPricePer1000: 50 },
+    leakAction: null,
 };
 const defined: PlanEvent = { type: 'PlanDefined', data: { planId: 'starter', version: 1, ...terms } };
 const revised: PlanEvent = { type: 'PlanRevised', data: { planId: 'starter', version: 2, ...terms, quota: { limit: 20_000, period: 'month' } } };

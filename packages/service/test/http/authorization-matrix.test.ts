@@ -15,7 +15,8 @@ import { createKeyledger, type Keyledger } from '../../src/app/keyledger.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging.js';
 
-type Access = Permission | 'public';
+/** `signed`: public, but authenticated by the request's own signature (GitHub's): 401 for every bearer credential without one. */
+type Access = Permission | 'public' | 'signed';
 
 /** Routes whose management credential travels in another header than Authorization. */
 const CREDENTIAL_HEADER: Record<string, string> = {
@@ -78,6 +79,16 @@ const MATRIX: Record<string, Access> = {
   // Forward-auth answers any method; two stand for all of them.
   'GET /v1/forward-auth': 'keys:verify',
   'POST /v1/forward-auth/*': 'keys:verify',
+  'POST /v1/webhooks': 'webhooks:write',
+  'GET /v1/webhooks': 'webhooks:read',
+  'GET /v1/webhooks/{id}': 'webhooks:read',
+  'DELETE /v1/webhooks/{id}': 'webhooks:write',
+  'POST /v1/webhooks/{id}/enable': 'webhooks:write',
+  'POST /v1/webhooks/{id}/disable': 'webhooks:write',
+  'POST /v1/webhooks/{id}/replay': 'webhooks:write',
+  'GET /v1/webhooks/{id}/deliveries': 'webhooks:read',
+  'POST /v1/leaks': 'leaks:write',
+  'POST /v1/leaks/github': 'signed',
 };
 
 /** Routes fastify serves that the OpenAPI document does not list (hidden on purpose). */
@@ -171,6 +182,7 @@ afterAll(async () => {
 
 function expected(access: Access, credential: string): Expected {
   if (access === 'public') return 'allowed';
+  if (access === 'signed') return 401;
   if (!Permission.options.includes(credential as Permission)) return 401;
   return credential === access || credential === 'admin' ? 'allowed' : 403;
 }
