@@ -40,3 +40,24 @@ describe('sumUsageReports', () => {
     expect(() => sumUsageReports([eur, { ...eur, currency: 'USD' }], { period, consumerId: null, planId: 'starter', nowMs })).toThrow(DomainError);
   });
 });
+
+describe('flat fee', () => {
+  const revised = foldPlan([
+    { event: { type: 'PlanDefined', data: { planId: 'starter', version: 1, ...terms } } as PlanEvent, revision: 0, occurredAt: '2026-10-01T00:00:00.000Z' },
+    { event: { type: 'PlanRevised', data: { planId: 'starter', version: 2, ...terms, price: { ...terms.price!, flatFee: 4900 } } } as PlanEvent, revision: 1, occurredAt: '2026-11-15T00:00:00.000Z' },
+  ])!;
+  const report = (keys: ReportedKey[], usage = [{ keyId: 'key_a000000000000000', from: '2026-11-20T10:00:00.000Z', counts: { VALID: 10 }, units: 10 }]) =>
+    buildUsageReport({ period, consumerId: 'acme', planId: null, keys, slices: usage, plans: new Map([['starter', revised]]), nowMs });
+
+  it('given a key held since before the period and units only after a mid-month revision, then the flat fee of the version in force when the period began', () => {
+    expect(report([key('key_a000000000000000', 'acme')])).toMatchObject({ flatFee: 1900, charge: 1900, units: 10 });
+  });
+
+  it('given a first key issued after the revision, then the flat fee of the version in force then', () => {
+    expect(report([{ ...key('key_a000000000000000', 'acme'), createdAt: '2026-11-18T00:00:00.000Z' }])).toMatchObject({ flatFee: 4900, charge: 4900 });
+  });
+
+  it('gives the same flat fee with or without usage', () => {
+    expect(report([key('key_a000000000000000', 'acme')], []).flatFee).toBe(1900);
+  });
+});

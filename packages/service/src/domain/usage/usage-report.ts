@@ -100,19 +100,20 @@ export function buildUsageReport(input: {
     }
   }
 
-  // Plans held during the period owe their flat fee even without usage.
+  // Plans held during the period owe their flat fee even without usage: the one of the version in
+  // force when the period began, or when the first key on the plan was issued in it, whenever the
+  // units came (a unit-less slice first, so chargeFor takes its price for the flat fee).
+  const heldFrom = new Map<string, number>();
   for (const key of input.keys) {
-    if (key.planId === null) continue;
-    const plan = input.plans.get(key.planId);
-    if (!plan) continue;
+    if (key.planId === null || !input.plans.has(key.planId)) continue;
     const activeFrom = Math.max(period.fromMs, Date.parse(key.createdAt));
     const activeTo = key.revokedAt === null ? period.toMs : Math.min(period.toMs, Date.parse(key.revokedAt));
     if (activeFrom >= activeTo) continue;
-    const list = pricedByPlan.get(plan.id) ?? [];
-    if (list.length === 0) {
-      list.push({ version: versionAt(plan, activeFrom).version, price: versionAt(plan, activeFrom).terms.price, units: 0 });
-      pricedByPlan.set(plan.id, list);
-    }
+    heldFrom.set(key.planId, Math.min(heldFrom.get(key.planId) ?? Number.POSITIVE_INFINITY, activeFrom));
+  }
+  for (const [planId, from] of heldFrom) {
+    const version = versionAt(input.plans.get(planId) as PlanState, from);
+    pricedByPlan.set(planId, [{ version: version.version, price: version.terms.price, units: 0 }, ...(pricedByPlan.get(planId) ?? [])]);
   }
 
   let charge = 0;
