@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareLedgerCheckpoints } from '@keyledger/schemas';
-import { createClient, KeyledgerApiError, type KeyledgerClient, type VerifyResult } from '@keyledger/sdk';
+import { createClient, type DefinePlanRequest, KeyledgerApiError, type KeyledgerClient, type VerifyResult } from '@keyledger/sdk';
 import { eventually } from './support/eventually.js';
 import { call } from './support/http.js';
 import { startService, type ServiceProcess } from './support/service-process.js';
@@ -24,7 +24,8 @@ interface Node {
 }
 
 const REGISTER_ACME = { name: 'Acme', email: 'dev@acme.test', organisation: 'Acme Ltd', intendedUse: 'checkout integration', externalId: 'acme-1' };
-const STARTER = {
+const PRICE_V1 = { currency: 'EUR', flatFee: 1900, includedUnits: 1000, unitPricePer1000: 50 };
+const STARTER: DefinePlanRequest = {
   name: 'Starter',
   rateLimits: [
     { name: 'burst', limit: 5, windowSeconds: 1 },
@@ -33,21 +34,22 @@ const STARTER = {
   quota: { limit: 10000, period: 'month' },
   scopes: ['orders:read', 'orders:write'],
   approvalRequired: false,
-  price: { currency: 'EUR', flatFee: 1900, includedUnits: 1000, unitPricePer1000: 50 },
-} as const;
+  price: PRICE_V1,
+};
 /**
  * Version 2: other limits, and every unit beyond (none included) at 2.5 minor units (rounding is
  * exercised). The burst is wide: the limiter's state carries over from version 1, and the test's
  * verifies must never depend on how fast the machine runs them.
  */
-const STARTER_V2 = {
+const PRICE_V2 = { currency: 'EUR', flatFee: 1900, includedUnits: 0, unitPricePer1000: 2500 };
+const STARTER_V2: DefinePlanRequest = {
   ...STARTER,
   rateLimits: [
     { name: 'burst', limit: 100, windowSeconds: 1 },
     { name: 'sustained', limit: 2000, windowSeconds: 3600 },
   ],
-  price: { currency: 'EUR', flatFee: 1900, includedUnits: 0, unitPricePer1000: 2500 },
-} as const;
+  price: PRICE_V2,
+};
 
 /** The checkpoint `node` had applied when it answered (any /v1 answer carries it). */
 async function appliedCheckpoint(node: Node): Promise<string> {
@@ -140,7 +142,7 @@ function consumerPlanFlow(setup: () => Promise<Node[]>, teardown: () => Promise<
 
   it('defines the plan with its price, issues a key on it, and verify names the consumer and plan version 1 on every instance', async () => {
     const plan = await a.client.plans.define(STARTER);
-    expect(plan).toMatchObject({ version: 1, name: 'Starter', price: STARTER.price, status: 'active' });
+    expect(plan).toMatchObject({ version: 1, name: 'Starter', price: PRICE_V1, status: 'active' });
     planId = plan.id;
     const issued = await a.client.keys.issue({ consumerId, planId, scopes: ['orders:read'] });
     secret = issued.secret!;
@@ -173,7 +175,7 @@ function consumerPlanFlow(setup: () => Promise<Node[]>, teardown: () => Promise<
   it('revising the plan gives version 2 and its limits on every instance at once', async () => {
     await flushAll();
     const revised = await a.client.plans.revise(planId, STARTER_V2);
-    expect(revised).toMatchObject({ version: 2, price: STARTER_V2.price });
+    expect(revised).toMatchObject({ version: 2, price: PRICE_V2 });
     await sync(a, nodes);
     // Usage counted from here on starts after the revision, so it is priced with version 2.
     await flushAll();
@@ -195,9 +197,9 @@ function consumerPlanFlow(setup: () => Promise<Node[]>, teardown: () => Promise<
     const report = await a.client.consumers.usage(consumerId, period);
     const units = validByVersion[1] + validByVersion[2];
     // Version 1's units fall within its 1,000 included; version 2 includes none and prices each at 2,500 per 1,000.
-    const charge = STARTER.price.flatFee + perThousand(validByVersion[2], STARTER_V2.price.unitPricePer1000);
+    const charge = PRICE_V1.flatFee + perThousand(validByVersion[2], PRICE_V2.unitPricePer1000);
     console.log(`[e2e] ${a.name}: usage ${period}: units=${report.units} (v1 ${validByVersion[1]}, v2 ${validByVersion[2]}), charge=${report.charge} ${report.currency}, expected ${charge}`);
-    expect(report).toMatchObject({ period, final: false, consumerId, currency: 'EUR', units, charge, flatFee: STARTER.price.flatFee });
+    expect(report).toMatchObject({ period, final: false, consumerId, currency: 'EUR', units, charge, flatFee: PRICE_V1.flatFee });
     expect(report.byKey).toEqual([expect.objectContaining({ keyId, planId, units })]);
     expect(outcomes).toMatchObject({ VALID: units, SUSPENDED: nodes.length });
     expect(report.byKey[0]!.verifications).toEqual(outcomes);
@@ -283,8 +285,8 @@ function consumerPlanFlow(setup: () => Promise<Node[]>, teardown: () => Promise<
       await expectRule(a.client.consumers.usage(consumerId, period), [422], 'period-format');
     }
     await expectRule(a.client.plans.usage(planId, '2026-1'), [422], 'period-format');
-    await expectRule(a.client.plans.define({ ...STARTER, price: { ...STARTER.price, flatFee: 19.5 } }), [422], 'price-whole-minor-units');
-    await expectRule(a.client.plans.revise(planId, { ...STARTER_V2, price: { ...STARTER_V2.price, unitPricePer1000: 0.1 } }), [422], 'price-whole-minor-units');
+    await expectRule(a.client.plans.define({ ...STARTER, price: { ...PRICE_V1, flatFee: 19.5 } }), [422], 'price-whole-minor-units');
+    await expectRule(a.client.plans.revise(planId, { ...STARTER_V2, price: { ...PRICE_V2, unitPricePer1000: 0.1 } }), [422], 'price-whole-minor-units');
     // Nothing of the refused revision was written.
     expect((await a.client.plans.get(planId)).version).toBe(2);
   });
