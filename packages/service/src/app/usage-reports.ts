@@ -11,7 +11,7 @@
 import type { UsageReport } from '@keyledger/schemas';
 import type { KeyState } from '../domain/keys/index.js';
 import { type PlanState } from '../domain/plans/index.js';
-import { buildUsageReport, parsePeriod, type ReportedKey, type UsageSlice } from '../domain/usage/usage-report.js';
+import { buildUsageReport, parsePeriod, type ReportedKey, sumUsageReports, type UsageSlice } from '../domain/usage/usage-report.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import type { ConsumerReadModel, PlanReadModel } from '../projections/consumer-plan-projections.js';
 import type { EventStore } from '../store/port.js';
@@ -46,10 +46,33 @@ export class UsageReports {
     const period = parsePeriod(periodText);
     if (!this.options.plans.get(planId)) throw notFound(`plan ${planId} not found`);
     const keys = this.options.keys.list({ limit: Number.MAX_SAFE_INTEGER }, new Date()).items.filter((key) => key.planId === planId);
-    return this.#report(period, keys, { consumerId: null, planId });
+    // Each consumer owes its own flat fee and has its own included units: the plan's report is the
+    // sum of its consumers' reports, not one bill for a pool of everybody's keys.
+    const usage = await this.#usage(period, keys);
+    const byConsumer = new Map<string, ReportedKey[]>();
+    for (const key of usage.keys) {
+      const list = byConsumer.get(key.consumerId);
+      if (list) list.push(key);
+      else byConsumer.set(key.consumerId, [key]);
+    }
+    const nowMs = this.#nowMs();
+    const parts = [...byConsumer.values()].map((consumerKeys) =>
+      buildUsageReport({ period, consumerId: null, planId, keys: consumerKeys, slices: usage.slices, plans: usage.plans, nowMs }),
+    );
+    return sumUsageReports(parts, { period, consumerId: null, planId, nowMs });
   }
 
   async #report(period: ReturnType<typeof parsePeriod>, keys: readonly KeyState[], subject: { consumerId: string | null; planId: string | null }): Promise<UsageReport> {
+    const usage = await this.#usage(period, keys);
+    return buildUsageReport({ period, ...subject, ...usage, nowMs: this.#nowMs() });
+  }
+
+  #nowMs(): number {
+    return (this.options.now ?? Date.now)() - this.options.finalAfterMs;
+  }
+
+  /** The keys that existed in the period, their usage slices in it, and their plans. */
+  async #usage(period: ReturnType<typeof parsePeriod>, keys: readonly KeyState[]): Promise<{ keys: ReportedKey[]; slices: UsageSlice[]; plans: Map<string, PlanState> }> {
     await this.options.flush();
     // Keys that existed at some point of the period (a key issued later, or revoked before, had no part in it).
     keys = keys.filter((key) => Date.parse(key.createdAt) < period.toMs && (key.revokedAt === null || Date.parse(key.revokedAt) >= period.fromMs));
@@ -75,7 +98,6 @@ export class UsageReports {
       if (plan) plans.set(plan.id, plan);
     }
     const reported: ReportedKey[] = keys.map((key) => ({ keyId: key.id, consumerId: key.consumerId, planId: key.planId, createdAt: key.createdAt, revokedAt: key.revokedAt }));
-    const now = (this.options.now ?? Date.now)();
-    return buildUsageReport({ period, ...subject, keys: reported, slices, plans, nowMs: now - this.options.finalAfterMs });
+    return { keys: reported, slices, plans };
   }
 }

@@ -100,19 +100,20 @@ export function buildUsageReport(input: {
     }
   }
 
-  // Plans held during the period owe their flat fee even without usage.
+  // Plans held during the period owe their flat fee even without usage: the one of the version in
+  // force when the period began, or when the first key on the plan was issued in it, whenever the
+  // units came (a unit-less slice first, so chargeFor takes its price for the flat fee).
+  const heldFrom = new Map<string, number>();
   for (const key of input.keys) {
-    if (key.planId === null) continue;
-    const plan = input.plans.get(key.planId);
-    if (!plan) continue;
+    if (key.planId === null || !input.plans.has(key.planId)) continue;
     const activeFrom = Math.max(period.fromMs, Date.parse(key.createdAt));
     const activeTo = key.revokedAt === null ? period.toMs : Math.min(period.toMs, Date.parse(key.revokedAt));
     if (activeFrom >= activeTo) continue;
-    const list = pricedByPlan.get(plan.id) ?? [];
-    if (list.length === 0) {
-      list.push({ version: versionAt(plan, activeFrom).version, price: versionAt(plan, activeFrom).terms.price, units: 0 });
-      pricedByPlan.set(plan.id, list);
-    }
+    heldFrom.set(key.planId, Math.min(heldFrom.get(key.planId) ?? Number.POSITIVE_INFINITY, activeFrom));
+  }
+  for (const [planId, from] of heldFrom) {
+    const version = versionAt(input.plans.get(planId) as PlanState, from);
+    pricedByPlan.set(planId, [{ version: version.version, price: version.terms.price, units: 0 }, ...(pricedByPlan.get(planId) ?? [])]);
   }
 
   let charge = 0;
@@ -151,6 +152,52 @@ export function buildUsageReport(input: {
     byKey: [...byKey.entries()]
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([keyId, row]) => ({ keyId, planId: keys.get(keyId)?.planId ?? null, units: row.units, verifications: row.verifications })),
+    byDay: [...byDay.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([day, row]) => ({ day, ...row })),
+    byOutcome,
+    byPlanVersion: [...byPlanVersion.values()].sort((a, b) => (a.planId < b.planId ? -1 : a.planId > b.planId ? 1 : a.version - b.version)),
+  };
+}
+
+/**
+ * Several reports (e.g. each consumer's on one plan) as one: every figure summed, each bill kept
+ * whole (its own flat fee and included units). Reports in several currencies cannot be summed.
+ */
+export function sumUsageReports(parts: readonly UsageReport[], subject: { period: Period; consumerId: string | null; planId: string | null; nowMs: number }): UsageReport {
+  const currencies = new Set(parts.map((part) => part.currency).filter((currency): currency is string => currency !== null));
+  if (currencies.size > 1) {
+    throw new DomainError('RULE_VIOLATED', `the reports are priced in several currencies (${[...currencies].sort().join(', ')})`, 'single-currency');
+  }
+  const byDay = new Map<string, { units: number; verifications: Partial<Record<VerifyCode, number>> }>();
+  const byOutcome: Partial<Record<VerifyCode, number>> = {};
+  const byPlanVersion = new Map<string, { planId: string; version: number; units: number }>();
+  for (const part of parts) {
+    for (const [code, count] of Object.entries(part.byOutcome) as [VerifyCode, number][]) add(byOutcome, code, count);
+    for (const day of part.byDay) {
+      const row = byDay.get(day.day) ?? { units: 0, verifications: {} };
+      row.units += day.units;
+      for (const [code, count] of Object.entries(day.verifications) as [VerifyCode, number][]) add(row.verifications, code, count);
+      byDay.set(day.day, row);
+    }
+    for (const version of part.byPlanVersion) {
+      const id = `${version.planId}\n${version.version}`;
+      const row = byPlanVersion.get(id) ?? { planId: version.planId, version: version.version, units: 0 };
+      row.units += version.units;
+      byPlanVersion.set(id, row);
+    }
+  }
+  const sum = (field: 'units' | 'charge' | 'flatFee' | 'includedUnits' | 'billableUnits') => parts.reduce((total, part) => total + part[field], 0);
+  return {
+    period: subject.period.label,
+    final: subject.nowMs >= subject.period.toMs,
+    consumerId: subject.consumerId,
+    planId: subject.planId,
+    currency: [...currencies][0] ?? null,
+    units: sum('units'),
+    charge: sum('charge'),
+    flatFee: sum('flatFee'),
+    includedUnits: sum('includedUnits'),
+    billableUnits: sum('billableUnits'),
+    byKey: parts.flatMap((part) => part.byKey).sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0)),
     byDay: [...byDay.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([day, row]) => ({ day, ...row })),
     byOutcome,
     byPlanVersion: [...byPlanVersion.values()].sort((a, b) => (a.planId < b.planId ? -1 : a.planId > b.planId ? 1 : a.version - b.version)),
