@@ -161,9 +161,9 @@ export async function buildHttpApp(deps: HttpAppDeps) {
     });
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
-    return payload;
+    done(null, payload);
   });
 
   await app.register(fastifySwagger, {

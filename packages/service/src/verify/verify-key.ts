@@ -57,6 +57,17 @@ export function createKeyVerifier({ keys, limiter, now = Date.now }: VerifyDeps)
   };
 }
 
+/** Every call in one quota window answers the same resetAt: format it once, not per call. */
+let lastIsoMs = Number.NaN;
+let lastIso = '';
+function isoAt(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
+}
+
 function reject(code: VerifyCode, state: KeyState | undefined): VerifyOutcome {
   return { response: answer(code, state, undefined), decision: undefined, units: 0 };
 }
@@ -81,7 +92,7 @@ function answer(code: VerifyCode, state: KeyState | undefined, decision: LimitDe
         ? {
             limit: decision.quota.limit,
             remaining: decision.quota.remaining,
-            resetAt: decision.quota.resetAt.toISOString(),
+            resetAt: isoAt(decision.quota.resetAt.getTime()),
             period: decision.quota.period,
           }
         : null,

@@ -18,6 +18,7 @@ import type { UsageRecorder } from '../../verify/usage-recorder.js';
 import { usageStream } from '../../verify/usage-recorder.js';
 import { readKeyUsage, usageBuckets } from '../../verify/usage-projection.js';
 import { limitResponseHeaders, type Verification } from '../../verify/verification.js';
+import { verifyValidatorCompiler } from './verify-body.js';
 
 export interface VerifyRoutesOptions {
   /** The shared verification (checks, usage, metrics); see verify/verification.ts. */
@@ -41,6 +42,8 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
     // stays, so the OpenAPI document is still generated from the zod schemas; only the compiler
     // that turns it into a serialiser is replaced. Problems (4xx) are plain objects too.
     serializerCompiler: () => (data) => JSON.stringify(data),
+    // The body schema below is still zod's (OpenAPI, error messages); valid bodies skip zod's parse.
+    validatorCompiler: verifyValidatorCompiler,
     schema: {
       tags: ['verify'], security, operationId: 'verifyKey',
       summary: 'Verify a presented key: always 200 with a code; RateLimit headers when limits apply',
@@ -49,7 +52,7 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
     },
   }, async (request, reply) => {
     const { response, decision } = await verification(request.body);
-    reply.headers(limitResponseHeaders(decision));
+    if (decision !== undefined) reply.headers(limitResponseHeaders(decision));
     // Taken when the request arrived, before the projection was read: the answer reflects at least it.
     return { ...response, checkpoint: request.appliedCheckpoint };
   });
