@@ -34,7 +34,7 @@ import { answer, decide, evaluateFacts, type VerifyContext } from './evaluate.js
 import { FeedFollower } from './feed-follower.js';
 import { applyKeyEvent, factsFromKey, type KeyFacts, keyIdOf, revokedFacts } from './key-facts.js';
 import { afterReport, checkLocalLimits, type LocalLimitState, seedLocalLimits } from './local-limits.js';
-import { LruMap } from './lru.js';
+import { LruMap, RecencyCache } from './lru.js';
 import { checkToken, logOncePerKind, readinessFailure, unreachable } from './readiness.js';
 
 /** Waits `ms`, or less if `signal` aborts first (then the caller notices the abort). */
@@ -109,11 +109,21 @@ export interface Verifier {
   close(): Promise<void>;
 }
 
-interface KeyEntry {
+export interface KeyEntry {
   facts: KeyFacts;
-  /** Answers that depend only on the facts, made once (the hot path allocates nothing). */
-  answers: Map<string, VerifyResult>;
+  /**
+   * The last answer that depended only on the facts, made once (the hot path allocates nothing).
+   * One slot, not one per code: a key answers the same code call after call.
+   */
+  answer: VerifyResult | undefined;
   local: LocalLimitState | undefined;
+  /** RecencyCache's bookkeeping. */
+  tick: number;
+}
+
+/** A cache entry for facts just learnt. */
+export function keyEntry(facts: KeyFacts, local: LocalLimitState | undefined): KeyEntry {
+  return { facts, answer: undefined, local, tick: 0 };
 }
 
 interface FillStart {
@@ -145,7 +155,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const onError = options.onError ?? logOncePerKind();
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
 
-  const keys = new LruMap<string, KeyEntry>(options.cacheSize ?? 10_000);
+  const keys = new RecencyCache<string, KeyEntry>(options.cacheSize ?? 10_000);
   const notFound = new LruMap<string, number>(options.cacheSize ?? 10_000);
   /** keyId -> digest, to find the entry an event is about. May hold digests the LRU dropped. */
   const digestByKeyId = new Map<string, string>();
@@ -191,7 +201,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     // New limits invalidate local counting; the next limited call re-seeds from the service.
     const local = event.type === 'KeyThrottled' ? undefined : entry.local;
-    keys.set(digest, { facts, answers: new Map(), local });
+    keys.set(digest, keyEntry(facts, local));
   };
 
   const sweepRecent = () => {
@@ -236,7 +246,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const store = (digest: string, facts: KeyFacts, local: LocalLimitState | undefined) => {
     const previous = digestByKeyId.get(facts.keyId);
     if (previous !== undefined && previous !== digest) keys.delete(previous);
-    keys.set(digest, { facts, answers: new Map(), local });
+    keys.set(digest, keyEntry(facts, local));
     digestByKeyId.set(facts.keyId, digest);
     if (digestByKeyId.size > 2 * keys.capacity) {
       digestByKeyId.clear();
@@ -331,10 +341,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (entry) {
       const code = decide(entry.facts, context, t);
       if (code === 'limits') return { entry, result: code };
-      let shared = entry.answers.get(code);
-      if (!shared) {
+      let shared = entry.answer;
+      if (shared === undefined || shared.code !== code) {
         shared = Object.freeze(answer(code, entry.facts));
-        entry.answers.set(code, shared);
+        entry.answer = shared;
       }
       return shared;
     }

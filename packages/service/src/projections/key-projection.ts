@@ -5,8 +5,13 @@
  * States live in one array in issue order (the ordinal); the id and digest indexes map strings
  * to ordinals without a Map entry per key, so a million keys restore from a snapshot quickly and
  * cost little beyond the states themselves.
+ *
+ * Values keys share are held once: scopes and endpoint rules (one frozen RuleSet per distinct
+ * set; plans make that the common case), permissions, meta and limits (one frozen copy per
+ * distinct value), consumer, plan and environment strings. A replayed key costs its own strings
+ * (id, digest, hint, instants) and one state object; a snapshot restore shares the same way.
  */
-import type { KeyStatus } from '@keyledger/schemas';
+import { type KeyStatus, RuleSets } from '@keyledger/schemas';
 import { evolve, isActiveAdminKey, type KeyState, toKeyEvent } from '../domain/keys/index.js';
 import { keyStatusAt } from '../domain/keys/status.js';
 import type { RecordedEvent } from '../store/port.js';
@@ -35,6 +40,7 @@ export class KeyProjection implements Projection, SnapshotPart {
   /** Ordinals of management keys: they are few, so authority checks never scan every key. */
   #managementKeys: number[] = [];
   readonly #listeners = new Set<(state: KeyState, event: RecordedEvent) => void>();
+  readonly #shared = new KeyValues();
 
   constructor(private readonly options: { onListenerError?: (error: unknown) => void } = {}) {}
 
@@ -55,7 +61,7 @@ export class KeyProjection implements Projection, SnapshotPart {
     const ordinal = this.#byId.get(keyId);
     const previous = ordinal === undefined ? null : (this.#states[ordinal] as KeyState);
     // evolve throws before anything here is written: a parked event leaves the model unchanged.
-    const next = evolve(previous, keyEvent, recorded);
+    const next = this.#shared.intern(evolve(previous, keyEvent, recorded));
     if (ordinal === undefined) this.#add(next);
     else this.#states[ordinal] = next;
     for (const listener of this.#listeners) {
@@ -149,7 +155,9 @@ export class KeyProjection implements Projection, SnapshotPart {
   }
 
   restoreSnapshot(data: Buffer): void {
-    const states = decodeKeyStates(data);
+    // The codec shares dictionary values among keys already; interning them makes them the same
+    // frozen objects a replay would hold (one intern per distinct value, not per key).
+    const states = decodeKeyStates(data, (value) => this.#shared.anyValue(value));
     this.reset(states.length);
     for (const state of states) this.#add(state);
   }
@@ -160,6 +168,38 @@ export class KeyProjection implements Projection, SnapshotPart {
     this.#byDigest = this.#newDigestIndex(capacity);
     this.#byConsumer = new Map();
     this.#managementKeys = [];
+  }
+}
+
+/** The interning behind the projection's sharing (see the header). */
+class KeyValues {
+  readonly #sets = new RuleSets();
+  readonly #strings = new Map<string, string>();
+
+  /** Shares the state's shareable fields in place: `state` is evolve's fresh object, not yet seen by anyone. */
+  intern(state: KeyState): KeyState {
+    const rules = this.#sets.of(state.scopes, state.endpoints);
+    state.scopes = rules.scopes as string[];
+    state.endpoints = rules.endpoints as string[];
+    state.permissions = this.#sets.value(state.permissions);
+    state.meta = this.#sets.value(state.meta);
+    state.rateLimit = this.#sets.value(state.rateLimit);
+    state.quota = this.#sets.value(state.quota);
+    state.consumerId = this.string(state.consumerId);
+    state.planId = state.planId === null ? null : this.string(state.planId);
+    state.environment = this.string(state.environment);
+    return state;
+  }
+
+  string<T extends string>(value: T): T {
+    const known = this.#strings.get(value);
+    if (known !== undefined) return known as T;
+    this.#strings.set(value, value);
+    return value;
+  }
+
+  anyValue(value: unknown): unknown {
+    return typeof value === 'string' ? this.string(value) : this.#sets.value(value);
   }
 }
 
