@@ -53,7 +53,7 @@ async function metric(service: ServiceProcess, name: string): Promise<number> {
 }
 
 async function memoryOf(service: ServiceProcess): Promise<{ rss: number; heap: number }> {
-  return { rss: await metric(service, 'keyledger_process_process_resident_memory_bytes'), heap: await metric(service, 'keyledger_process_nodejs_heap_size_used_bytes') };
+  return { rss: await metric(service, 'process_resident_memory_bytes'), heap: await metric(service, 'nodejs_heap_size_used_bytes') };
 }
 
 async function timedStart(dataDir: string, rootKey: string) {

@@ -81,8 +81,8 @@ async function timedStart(env: Record<string, string>, dataDir: string, rootKey:
   const started = performance.now();
   const service = await startService({ env: { ...env, KEYLEDGER_LOG_LEVEL: 'info' }, dataDir, rootKey, timeoutMs: 30 * 60_000 });
   const readyMs = performance.now() - started;
-  const rss = await metric(service, 'keyledger_process_process_resident_memory_bytes');
-  const heap = await metric(service, 'keyledger_process_nodejs_heap_size_used_bytes');
+  const rss = await metric(service, 'process_resident_memory_bytes');
+  const heap = await metric(service, 'nodejs_heap_size_used_bytes');
   const line = service.output().split('\n').find((l) => l.includes('projections restored') || l.includes('projections rebuilt')) ?? '';
   const startLog = line ? (JSON.parse(line) as { snapshot: string; keys: number; tailEvents: number; ms: number; processCpuMs?: number }) : undefined;
   return { service, readyMs, rss, heap, startLog };

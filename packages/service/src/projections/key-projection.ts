@@ -176,19 +176,43 @@ class KeyValues {
   readonly #sets = new RuleSets();
   readonly #strings = new Map<string, string>();
 
-  /** Shares the state's shareable fields in place: `state` is evolve's fresh object, not yet seen by anyone. */
-  intern(state: KeyState): KeyState {
-    const rules = this.#sets.of(state.scopes, state.endpoints);
-    state.scopes = rules.scopes as string[];
-    state.endpoints = rules.endpoints as string[];
-    state.permissions = this.#sets.value(state.permissions);
-    state.meta = this.#sets.value(state.meta);
-    state.rateLimit = this.#sets.value(state.rateLimit);
-    state.quota = this.#sets.value(state.quota);
-    state.consumerId = this.string(state.consumerId);
-    state.planId = state.planId === null ? null : this.string(state.planId);
-    state.environment = this.string(state.environment);
-    return state;
+  /**
+   * The state as one fresh object literal with every field in its own slots, shareable fields
+   * shared. A fresh literal, not the state itself: evolve builds states by spreading, which leaves
+   * their fields in a separate, over-allocated property store (measured: about 700 B a key more
+   * than a literal at 100k keys). Same property order as the snapshot codec's, so replayed and
+   * restored states share one hidden class.
+   */
+  intern(s: KeyState): KeyState {
+    const rules = this.#sets.of(s.scopes, s.endpoints);
+    return {
+      kind: s.kind,
+      consumerId: this.string(s.consumerId),
+      planId: s.planId === null ? null : this.string(s.planId),
+      name: s.name,
+      environment: this.string(s.environment),
+      digest: s.digest,
+      hint: s.hint,
+      scopes: rules.scopes as string[],
+      endpoints: rules.endpoints as string[],
+      permissions: this.#sets.value(s.permissions),
+      expiresAt: s.expiresAt,
+      meta: this.#sets.value(s.meta),
+      rateLimit: this.#sets.value(s.rateLimit),
+      quota: this.#sets.value(s.quota),
+      rotatedFrom: s.rotatedFrom,
+      id: s.id,
+      rotatedTo: s.rotatedTo,
+      validUntil: s.validUntil,
+      suspended: s.suspended,
+      suspendedReason: s.suspendedReason,
+      revoked: s.revoked,
+      revokedAt: s.revokedAt,
+      revokedReason: s.revokedReason,
+      createdAt: s.createdAt,
+      updatedAt: s.updatedAt,
+      revision: s.revision,
+    };
   }
 
   string<T extends string>(value: T): T {
