@@ -50,9 +50,9 @@ async function autocannon(options: object): Promise<Result> {
 }
 
 /** 16 writers, each appending one KeyIssued event to a fresh stream per append, for SECONDS. */
-async function rawAppends(): Promise<Result> {
+async function rawAppends(groupCommit: boolean): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'keyledger-issue-raw-'));
-  const store = await openSqliteEventStore({ file: join(dir, 'keyledger.db'), synchronous: 'FULL' });
+  const store = await openSqliteEventStore({ file: join(dir, 'keyledger.db'), synchronous: 'FULL', groupCommit });
   const at = new Date().toISOString();
   const latencies: number[] = [];
   let next = 0;
@@ -79,7 +79,7 @@ async function rawAppends(): Promise<Result> {
 }
 
 const service = await startService({ env: { KEYLEDGER_SQLITE_SYNCHRONOUS: 'FULL' } });
-const rows: { http: Result[]; raw: Result[] } = { http: [], raw: [] };
+const rows: { http: Result[]; raw: Result[]; rawSerial: Result[] } = { http: [], raw: [], rawSerial: [] };
 try {
   const issue = (seconds: number) =>
     autocannon({
@@ -94,9 +94,11 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     const http = await issue(SECONDS);
     rows.http.push(http);
-    const raw = await rawAppends();
+    const raw = await rawAppends(true);
     rows.raw.push(raw);
-    console.error(`round ${round + 1}: HTTP issue ${Math.round(http.perSecond)}/s (p99 ${http.p99Ms} ms, non-2xx ${http.non2xx}); raw append ${Math.round(raw.perSecond)}/s`);
+    const serial = await rawAppends(false);
+    rows.rawSerial.push(serial);
+    console.error(`round ${round + 1}: HTTP issue ${Math.round(http.perSecond)}/s (p99 ${http.p99Ms} ms, non-2xx ${http.non2xx}); raw append ${Math.round(raw.perSecond)}/s, without group commit ${Math.round(serial.perSecond)}/s`);
   }
 } finally {
   await service.stop();
@@ -104,6 +106,7 @@ try {
 const median = (results: Result[]) => [...results].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(results.length / 2)]!;
 const http = median(rows.http);
 const raw = median(rows.raw);
+const serial = median(rows.rawSerial);
 const machine = `${platform()} ${release()}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}`;
 const md = [
   '# Issue throughput: HTTP vs the raw append rate of the same store',
@@ -113,9 +116,11 @@ const md = [
   '| path | per second | p50 ms | p99 ms | errors | non-2xx |',
   '|---|---:|---:|---:|---:|---:|',
   `| POST /v1/keys over HTTP (${CLIENTS} connections) | ${Math.round(http.perSecond)} | ${http.p50Ms} | ${http.p99Ms} | ${http.errors} | ${http.non2xx} |`,
-  `| raw appendToStream, in process (${CLIENTS} writers) | ${Math.round(raw.perSecond)} | ${raw.p50Ms} | ${raw.p99Ms} | 0 | 0 |`,
+  `| raw appendToStream, in process (${CLIENTS} writers), group commit (the product default) | ${Math.round(raw.perSecond)} | ${raw.p50Ms} | ${raw.p99Ms} | 0 | 0 |`,
+  `| raw appendToStream, in process (${CLIENTS} writers), one transaction and fsync per append | ${Math.round(serial.perSecond)} | ${serial.p50Ms} | ${serial.p99Ms} | 0 | 0 |`,
   '',
-  `HTTP issue / raw append: **${(http.perSecond / raw.perSecond).toFixed(2)}x**.`,
+  `HTTP issue / raw append (same store, group commit): **${(http.perSecond / raw.perSecond).toFixed(2)}x**; group commit / one fsync per append, raw: **${(raw.perSecond / serial.perSecond).toFixed(2)}x**.`,
+  `The service under test is the built one (\`pnpm build\` first): ${process.env.KEYLEDGER_BENCH_LABEL ?? 'the current build'}.`,
   '',
 ].join('\n');
 console.log(md);

@@ -22,7 +22,7 @@ import { Redis } from 'ioredis';
 import { startService, type ServiceProcess } from '../test/support/service-process.js';
 
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' } }, strict: true });
+const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' }, 'skip-better-auth': { type: 'boolean' } }, strict: true });
 const SECONDS = Number(values.seconds ?? 8);
 const ROUNDS = Number(values.rounds ?? 3);
 const CONNECTIONS = Number(values.connections ?? 50);
@@ -155,6 +155,32 @@ async function bareTarget(): Promise<Target> {
   };
 }
 
+/** better-auth 1.7 + its API key plugin on SQLite, `verifyApiKey` behind the same fastify route (bench/lib/better-auth-server.mjs). */
+async function betterAuthTarget(rateLimit: boolean): Promise<Target> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./lib/better-auth-server.mjs', import.meta.url))], {
+    cwd: BENCH_DIR,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_RATE_LIMIT: rateLimit ? '1' : '0' },
+  });
+  const { port, key } = await new Promise<{ port: number; key: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const port = /port=(\d+)/.exec(out);
+      const key = /key=(\S+)/.exec(out);
+      if (port && key) resolve({ port: Number(port[1]), key: key[1]! });
+    });
+    child.once('exit', (code) => reject(new Error(`better-auth server exited with ${code}`)));
+  });
+  return {
+    label: `better-auth 1.7 verifyApiKey (SQLite), its rate limiter ${rateLimit ? 'on' : 'off'}`,
+    url: `http://127.0.0.1:${port}/verify`,
+    token: 'x',
+    body: JSON.stringify({ key, scopes: ['orders:read'] }),
+    stop: async () => void child.kill('SIGTERM'),
+  };
+}
+
 async function redisReachable(): Promise<boolean> {
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
   redis.on('error', () => undefined);
@@ -247,4 +273,5 @@ function report(rows: Row[], notes: string[]): void {
   }
 }
 
-await main();
+// better-auth is a bench-only dev dependency; `--skip-better-auth` leaves its rows out.
+await main(process.argv.includes('--skip-better-auth') ? [] : [() => betterAuthTarget(false), () => betterAuthTarget(true)]);
