@@ -4,7 +4,7 @@
  * once, and a small memo of requested scopes, instead of splitting strings on every check. The
  * answers are exactly those of scopeCovers / endpointAllows (test/rule-sets.test.ts compares them).
  */
-import { hasDotSegments, scopeCovers } from './scopes.js';
+import { scopeCovers } from './scopes.js';
 
 interface CompiledEndpoint {
   /** Upper case, or '*'. */
@@ -50,26 +50,63 @@ export class RuleSet {
     const rules = this.#compiled;
     if (rules.length === 0) return true;
     if (!endpoint) return false;
+    // Walks the path's segments in place (no split, no allocation): this runs on every cached verify.
     const path = endpoint.path;
-    // A path with dot segments could reach an endpoint no rule allows: refuse it rather than guess.
-    if (hasDotSegments(path)) return false;
     const query = path.indexOf('?');
-    const actual = (query === -1 ? path : path.slice(0, query)).split('/');
-    const method = endpoint.method.toUpperCase();
-    for (const rule of rules) if ((rule.method === '*' || rule.method === method) && matches(rule.segments, actual)) return true;
+    const end = query === -1 ? path.length : query;
+    let count = 1;
+    for (let start = 0; ; ) {
+      let slash = path.indexOf('/', start);
+      if (slash === -1 || slash > end) slash = end;
+      // A path with dot segments could reach an endpoint no rule allows: refuse it rather than
+      // guess (hasDotSegments, on the same segments).
+      if (isDotSegment(path, start, slash)) return false;
+      if (slash === end) break;
+      count++;
+      start = slash + 1;
+    }
+    const given = endpoint.method;
+    const method = isUpperAscii(given) ? given : given.toUpperCase();
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i] as CompiledEndpoint;
+      if ((rule.method === '*' || rule.method === method) && matches(rule.segments, path, end, count)) return true;
+    }
     return false;
   }
 }
 
-function matches(pattern: readonly string[], actual: readonly string[]): boolean {
+/** endpointAllows' segment rules, over the segments of `path` up to `end` (`count` of them). */
+function matches(pattern: readonly string[], path: string, end: number, count: number): boolean {
+  let start = 0;
   for (let i = 0; i < pattern.length; i++) {
-    const segment = pattern[i];
-    if (segment === '**' && i === pattern.length - 1) return actual.length >= pattern.length - 1;
-    if (i >= actual.length) return false;
-    if (segment !== '*' && segment !== actual[i]) return false;
-    if (segment === '*' && actual[i] === '') return false;
+    const segment = pattern[i] as string;
+    if (segment === '**' && i === pattern.length - 1) return count >= pattern.length - 1;
+    if (i >= count) return false;
+    let slash = path.indexOf('/', start);
+    if (slash === -1 || slash > end) slash = end;
+    const length = slash - start;
+    if (segment === '*') {
+      if (length === 0) return false;
+    } else if (length !== segment.length || !path.startsWith(segment, start)) return false;
+    start = slash + 1;
   }
-  return pattern.length === actual.length;
+  return pattern.length === count;
+}
+
+/** hasDotSegments' test for the segment path[start, end); most fail the first-character check. */
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+function isDotSegment(path: string, start: number, end: number): boolean {
+  const first = path.charCodeAt(start);
+  return end - start <= 6 && end > start && (first === 0x2e || first === 0x25) && DOT_SEGMENT.test(path.slice(start, end));
+}
+
+function isUpperAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) return false;
+    if (c > 0x7f) return false;
+  }
+  return true;
 }
 
 /**

@@ -4,7 +4,7 @@ import { RuleSets } from '../src/rule-sets.js';
 
 const SCOPE_SETS = [[], ['orders:read'], ['orders:*'], ['*'], ['orders:read', 'billing:*'], ['a:*:c'], ['a:b:*']];
 const REQUESTED = [undefined, [], ['orders:read'], ['orders:write'], ['orders'], ['orders:read:deep'], ['billing:x', 'orders:read'], ['a:b:c'], ['a:x:c'], ['a:b'], ['a:b:c:d']];
-const ENDPOINT_SETS = [[], ['GET /orders/*'], ['* /public/**'], ['POST /orders', 'GET /orders/*/items'], ['GET /'], ['* /**']];
+const ENDPOINT_SETS = [[], ['GET /orders/*'], ['* /public/**'], ['POST /orders', 'GET /orders/*/items'], ['GET /'], ['* /**'], ['GET /orders/*/'], ['GET /orders/**'], ['* /']];
 const ENDPOINTS = [
   undefined,
   { method: 'GET', path: '/orders/1' },
@@ -19,6 +19,19 @@ const ENDPOINTS = [
   { method: 'GET', path: '/public/%2e%2E/admin' },
   { method: 'GET', path: '/' },
   { method: 'DELETE', path: '/x' },
+  { method: 'GET', path: '/orders//items' },
+  { method: 'GET', path: '/orders/1/' },
+  { method: 'GET', path: '/orders/1?next=/a/b' },
+  { method: 'GET', path: '/orders/1?x=..' },
+  { method: 'GET', path: '/orders/.%2e' },
+  { method: 'GET', path: '/orders/...' },
+  { method: 'GET', path: '/orders/%2e%2e%2e' },
+  { method: 'GET', path: '/orders/%41' },
+  { method: 'gEt', path: '/orders/1' },
+  { method: 'GÉT', path: '/orders/1' },
+  { method: 'GET', path: '' },
+  { method: 'GET', path: 'orders/1' },
+  { method: 'POST', path: '/orders?' },
 ];
 
 describe('compiled rule sets', () => {

@@ -336,10 +336,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
   };
 
   /** The cached answer, 'limits' when only limits remain, or undefined when nothing is cached. */
-  const cached = (digest: string, context: VerifyContext, t: number): { entry: KeyEntry; result: VerifyResult | 'limits' } | VerifyResult | undefined => {
+  const cached = (digest: string, context: VerifyContext): { entry: KeyEntry; result: 'limits' } | VerifyResult | undefined => {
     const entry = keys.get(digest);
     if (entry) {
-      const code = decide(entry.facts, context, t);
+      // The clock matters only to a key that expires: most do not, and reading it costs more
+      // than the rest of the checks together.
+      const code = decide(entry.facts, context, entry.facts.expiryMs === Number.POSITIVE_INFINITY ? 0 : now());
       if (code === 'limits') return { entry, result: code };
       let shared = entry.answer;
       if (shared === undefined || shared.code !== code) {
@@ -350,7 +352,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     const until = notFound.get(digest);
     if (until !== undefined) {
-      if (until > t) return NOT_FOUND;
+      if (until > now()) return NOT_FOUND;
       notFound.delete(digest);
     }
     return undefined;
@@ -362,7 +364,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // Only well-formed keys ever enter the cache (a fill follows a remote answer other than
     // MALFORMED), so a cache hit proves the format and the checksum check can wait for a miss.
     const digest = live ? digestOf(key) : '';
-    const hit = live ? cached(digest, context, now()) : undefined;
+    const hit = live ? cached(digest, context) : undefined;
     if (hit === undefined) {
       if (parseKey(key) === null) {
         stats.offline++;
