@@ -10,13 +10,14 @@
  * A correctness check, not a speed benchmark (not in `pnpm bench`). Writes
  * bench/results/emmett-consumer-check.{json,md}.
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
 import { createScratchDatabase } from './lib/pg-database.js';
 
-const { values } = parseArgs({ options: { writers: { type: 'string' }, appends: { type: 'string' }, rounds: { type: 'string' } }, strict: true });
+const { values } = parseArgs({ options: { writers: { type: 'string' }, appends: { type: 'string' }, rounds: { type: 'string' }, 'one-round': { type: 'string' } }, strict: true });
 const WRITERS = Number(values.writers ?? 8);
 const APPENDS = Number(values.appends ?? 250);
 const ROUNDS = Number(values.rounds ?? 3);
@@ -31,44 +32,57 @@ interface Round {
   missing: number;
 }
 
+/** One round in a child process of its own (`--one-round <url>`): dropping the database afterwards
+ * kills connections Emmett's pool still holds, which would crash the process that owns them. */
+async function roundIn(connectionString: string): Promise<Round> {
+  const store = getPostgreSQLEventStore(connectionString);
+  // Create the schema before the consumer starts polling.
+  await store.appendToStream('warmup-0', [{ type: 'Warmup', data: { n: -1 } }]);
+  const delivered: string[] = [];
+  const consumer = store.consumer({ pulling: { batchSize: 100, pullingFrequencyInMs: 10 } });
+  consumer.reactor({
+    processorId: 'keyledger-check',
+    eachMessage: async (message: { type: string; data: unknown }) => {
+      if (message.type === 'Checked') delivered.push((message.data as { id: string }).id);
+    },
+  });
+  const running = consumer.start();
+  const writer = async (w: number) => {
+    for (let n = 0; n < APPENDS; n++) {
+      await store.appendToStream(`check-${w}-${Math.floor(n / 10)}`, [{ type: 'Checked', data: { id: `${w}:${n}` } }]);
+    }
+  };
+  await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
+  const appended = WRITERS * APPENDS;
+  // Let the consumer catch up: until it has everything, or nothing new arrived for 5 s.
+  let last = -1;
+  let quietSince = Date.now();
+  while (new Set(delivered).size < appended && Date.now() - quietSince < 5_000) {
+    if (delivered.length !== last) {
+      last = delivered.length;
+      quietSince = Date.now();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await consumer.close();
+  await running.catch(() => undefined);
+  await store.close();
+  const unique = new Set(delivered).size;
+  return { appended, delivered: delivered.length, unique, duplicates: delivered.length - unique, missing: appended - unique };
+}
+
+if (values['one-round']) {
+  process.stdout.write(JSON.stringify(await roundIn(values['one-round'])));
+  process.exit(0);
+}
+
 async function round(): Promise<Round> {
   const db = await createScratchDatabase(PG_ADMIN, 'keyledger_emmett_check');
-  const store = getPostgreSQLEventStore(db.connectionString);
   try {
-    // Create the schema before the consumer starts polling.
-    await store.appendToStream('warmup-0', [{ type: 'Warmup', data: { n: -1 } }]);
-    const delivered: string[] = [];
-    const consumer = store.consumer({ pulling: { batchSize: 100, pullingFrequencyInMs: 10 } });
-    consumer.reactor({
-      processorId: 'keyledger-check',
-      eachMessage: async (message: { type: string; data: unknown }) => {
-        if (message.type === 'Checked') delivered.push((message.data as { id: string }).id);
-      },
-    });
-    const running = consumer.start();
-    const writer = async (w: number) => {
-      for (let n = 0; n < APPENDS; n++) {
-        await store.appendToStream(`check-${w}-${Math.floor(n / 10)}`, [{ type: 'Checked', data: { id: `${w}:${n}` } }]);
-      }
-    };
-    await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
-    const appended = WRITERS * APPENDS;
-    // Let the consumer catch up: until it has everything, or nothing new arrived for 5 s.
-    let last = -1;
-    let quietSince = Date.now();
-    while (new Set(delivered).size < appended && Date.now() - quietSince < 5_000) {
-      if (delivered.length !== last) {
-        last = delivered.length;
-        quietSince = Date.now();
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    await consumer.close();
-    await running.catch(() => undefined);
-    const unique = new Set(delivered).size;
-    return { appended, delivered: delivered.length, unique, duplicates: delivered.length - unique, missing: appended - unique };
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one-round', db.connectionString, '--writers', String(WRITERS), '--appends', String(APPENDS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    if (child.status !== 0) throw new Error(`round failed (exit ${child.status})`);
+    return JSON.parse(child.stdout) as Round;
   } finally {
-    await store.close();
     await db.drop();
   }
 }
