@@ -132,7 +132,8 @@ export async function buildHttpApp(deps: HttpAppDeps) {
   const authenticate = createAuthHook({
     keys: deps.keys,
     throttle: deps.authThrottle,
-    now: () => now().getTime(),
+    // Date.now unless a clock was injected: the hook reads the time on every request.
+    now: deps.now ? () => now().getTime() : Date.now,
     ...(deps.onAuthFailure ? { onFailure: deps.onAuthFailure } : {}),
   });
   app.addHook('onRequest', acceptMetricsToken(authenticate, deps.metricsToken));
