@@ -9,7 +9,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** Listed explicitly (not globbed) so helper scripts never run as benchmarks by accident. */
-const BENCHMARKS = ['event-store', 'verifier', 'propagation', 'verify', 'forward-auth', 'multi-append', 'startup', 'tlog', 'limiter'];
+const BENCHMARKS = ['event-store', 'verifier', 'propagation', 'verify', 'forward-auth', 'multi-append', 'startup', 'tlog', 'limiter', 'memory', 'issue-throughput', 'emmett-consumer-check'];
+/** Node flags a benchmark needs (memory.ts measures after a full GC). */
+const NODE_FLAGS = { memory: ['--expose-gc'] };
 
 const require = createRequire(import.meta.url);
 const tsxCli = require.resolve('tsx/cli');
@@ -30,7 +32,7 @@ for (const name of requested.length > 0 ? requested : BENCHMARKS) {
     continue;
   }
   console.error(`\n== ${name} ==`);
-  const { status, signal } = spawnSync(process.execPath, [tsxCli, script], { stdio: 'inherit' });
+  const { status, signal } = spawnSync(process.execPath, [tsxCli, ...(NODE_FLAGS[name] ?? []), script], { stdio: 'inherit' });
   if (status !== 0) {
     console.error(`benchmark ${name} failed (${signal ?? `exit ${status}`})`);
     failed++;

@@ -14,24 +14,23 @@
  * Results go to bench/results/startup.{json,md} for a run at 1,000,000 keys (a run of one backend
  * replaces that backend's row and keeps the other's).
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checksumOf, CURRENT_SCHEMA_VERSION, type EventData, keyHint } from '@keyledger/schemas';
+import { CURRENT_SCHEMA_VERSION } from '@keyledger/schemas';
 import type { EventStore, NewEvent } from '../packages/service/src/store/port.js';
 import { openSqliteEventStore } from '../packages/service/src/store/sqlite/index.js';
 import { openPostgresEventStore } from '../packages/service/src/store/postgres/index.js';
 import { UsageRecorder } from '../packages/service/src/verify/usage-recorder.js';
 import { createLogger } from '../packages/service/src/logging.js';
 import { deterministicUuid } from '../packages/service/src/app/ids.js';
+import { keyNumber, metadata } from './lib/bench-keys.js';
 import { makeTestKey, startService, type ServiceProcess } from '../test/support/service-process.js';
 import { createScratchDatabase, type ScratchDatabase } from './lib/pg-database.js';
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const FLUSH_SECONDS = 10;
 
 const { values } = parseArgs({
@@ -45,62 +44,6 @@ const ACTIVE = Number(values.active ?? 100_000);
 const BACKENDS = (values.backends ?? 'sqlite,postgres').split(',').map((b) => b.trim()).filter((b) => b !== '') as ('sqlite' | 'postgres')[];
 for (const backend of BACKENDS) if (backend !== 'sqlite' && backend !== 'postgres') throw new Error(`unknown backend ${backend}: sqlite or postgres`);
 const PG_ADMIN = process.env.KEYLEDGER_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-function base62(seed: string, length: number): string {
-  const bytes = createHash('sha256').update(seed).digest();
-  let out = '';
-  for (let i = 0; i < length; i++) out += BASE62[(bytes[i % 32] as number) % 62];
-  return out;
-}
-
-const PLANS = [
-  { planId: 'free', rateLimit: { limit: 10, windowSeconds: 1 }, quota: { limit: 1_000, period: 'day' as const } },
-  { planId: 'pro', rateLimit: { limit: 100, windowSeconds: 1 }, quota: { limit: 100_000, period: 'month' as const } },
-  { planId: 'enterprise', rateLimit: { limit: 1_000, windowSeconds: 1 }, quota: null },
-];
-const SCOPE_SETS = [[], ['orders:read'], ['orders:read', 'orders:write'], ['billing:read'], ['orders:read', 'billing:read', 'users:read'], ['users:read'], ['reports:read'], ['orders:*']];
-
-/** Key number i: a realistic, bounded shape (20k consumers, 3 plans, 8 scope sets, meta per consumer). */
-function keyNumber(i: number): { plaintext: string; data: EventData<'KeyIssued'> } {
-  const environment = i % 10 === 0 ? 'test' : 'live';
-  const prefix = `kl_${environment}`;
-  const random = base62(`bench key ${i}`, 22);
-  const plaintext = `${prefix}_${random}${checksumOf(prefix, random)}`;
-  const plan = PLANS[i % 3]!;
-  const consumerId = `consumer-${i % 20_000}`;
-  return {
-    plaintext,
-    data: {
-      kind: 'consumer',
-      keyId: `key_${base62(`bench id ${i}`, 20)}`,
-      consumerId,
-      planId: plan.planId,
-      name: i % 10 < 3 ? `service ${i}` : null,
-      environment,
-      digest: createHash('sha256').update(plaintext).digest('hex'),
-      hint: keyHint(plaintext),
-      scopes: SCOPE_SETS[i % SCOPE_SETS.length] as string[],
-      endpoints: i % 4 === 0 ? ['GET /orders/*'] : [],
-      permissions: [],
-      expiresAt: i % 5 === 0 ? '2031-12-31T00:00:00.000Z' : null,
-      meta: { tenant: consumerId, tier: plan.planId },
-      rateLimit: plan.rateLimit,
-      quota: plan.quota,
-      rotatedFrom: null,
-      networks: [],
-    },
-  };
-}
-
-const metadata = (occurredAt: string) => ({
-  schemaVersion: 1,
-  actor: { kind: 'system', id: 'bench' },
-  requestId: null,
-  sourceAddress: null,
-  occurredAt,
-  correlationId: null,
-  causationId: null,
-});
 
 async function populate(store: EventStore, from: number, to: number, concurrency: number): Promise<number> {
   const started = performance.now();
@@ -138,8 +81,8 @@ async function timedStart(env: Record<string, string>, dataDir: string, rootKey:
   const started = performance.now();
   const service = await startService({ env: { ...env, KEYLEDGER_LOG_LEVEL: 'info' }, dataDir, rootKey, timeoutMs: 30 * 60_000 });
   const readyMs = performance.now() - started;
-  const rss = await metric(service, 'keyledger_process_process_resident_memory_bytes');
-  const heap = await metric(service, 'keyledger_process_nodejs_heap_size_used_bytes');
+  const rss = await metric(service, 'process_resident_memory_bytes');
+  const heap = await metric(service, 'nodejs_heap_size_used_bytes');
   const line = service.output().split('\n').find((l) => l.includes('projections restored') || l.includes('projections rebuilt')) ?? '';
   const startLog = line ? (JSON.parse(line) as { snapshot: string; keys: number; tailEvents: number; ms: number; processCpuMs?: number }) : undefined;
   return { service, readyMs, rss, heap, startLog };

@@ -53,7 +53,7 @@ function event<T extends EventType>(type: T, data: EventData<T>, occurredAt: str
 }
 
 function terms(price: typeof PRICE_V1) {
-  return { name: 'Metered', rateLimits: [], quota: null, credits: null, scopes: ['orders:read'], endpoints: [], networks: [], approvalRequired: false, price };
+  return { name: 'Metered', rateLimits: [], quota: null, credits: null, scopes: ['orders:read'], endpoints: [], networks: [], approvalRequired: false, price, leakAction: null };
 }
 
 function batch(from: string, seconds: number, entries: { keyId: string; counts: Record<string, number>; units: number }[]): NewEvent {

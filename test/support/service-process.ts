@@ -34,6 +34,8 @@ export interface StartOptions {
   rootKey?: string;
   port?: number;
   timeoutMs?: number;
+  /** Extra node flags before the entry, e.g. `--cpu-prof` (bench/profile-verify.ts). */
+  nodeArgs?: string[];
 }
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -50,7 +52,7 @@ export async function startService(options: StartOptions = {}): Promise<ServiceP
   if (!existsSync(SERVICE_ENTRY)) throw new Error(`${SERVICE_ENTRY} is missing: run \`pnpm build\` first`);
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'keyledger-e2e-'));
   const rootKey = options.rootKey ?? makeTestKey();
-  const child = spawn(process.execPath, [SERVICE_ENTRY, 'serve'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), SERVICE_ENTRY, 'serve'], {
     env: {
       PATH: process.env.PATH ?? '',
       HOST: '127.0.0.1',

@@ -115,6 +115,12 @@ export function markdown(results: Results): string {
     ...(notes.length > 0 ? ['Notes:', '', ...notes, ''] : []),
     'ours/Emmett: keyledger PostgreSQL events/s divided by Emmett PostgreSQL events/s on the same row (above 1: ours is faster).',
     '',
+    ...(notes.some((n) => n.startsWith('- emmett'))
+      ? [
+          "The emmett-postgres read note comes from `readMessagesBatch`, the exported reader this benchmark calls. Checked separately with Emmett's own documented consumer API (`eventStore.consumer()` + `reactor({ eachMessage })`): under 8 concurrent writers it never delivers some events (it skips them for good) and delivered none twice; see [emmett-consumer-check.md](emmett-consumer-check.md). Emmett's main branch pages by (transaction id, position) since commit 580d0a3e (2026-05-06, on the 0.43 betas); no 0.42.x release has it.",
+          '',
+        ]
+      : []),
   ]
     .filter((l, i, all) => !(l === '' && all[i - 1] === ''))
     .join('\n');

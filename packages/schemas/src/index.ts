@@ -14,3 +14,4 @@ export * from './api-consumers.js';
 export * from './gateway-refusals.js';
 export * from './checkpoint.js';
 export * from './tlog/index.js';
+export * from './rule-sets.js';

@@ -4,7 +4,7 @@
  * nothing at the service either, so answering it locally is exact. Scope and endpoint matching
  * use the very functions the service uses (@keyledger/schemas).
  */
-import { checkAccess, effectiveExpiry, grantsScopes, isExpiredAt } from '@keyledger/schemas';
+import { effectiveExpiry } from '@keyledger/schemas';
 import type { VerifyResult } from '../types.js';
 import type { KeyFacts } from './key-facts.js';
 
@@ -24,15 +24,18 @@ export function evaluateFacts(facts: KeyFacts, context: VerifyContext, now: numb
 
 /** Like evaluateFacts, but only the code, so the hot path can reuse a prepared answer. */
 export function decide(facts: KeyFacts, context: VerifyContext, now: number): VerifyResult['code'] | 'limits' {
-  const refused = checkAccess(facts, context, now);
-  if (refused !== null) return refused;
+  // checkAccess's order (revoked, expired, suspended, scope and endpoint), on precomputed facts.
+  if (facts.revoked) return 'REVOKED';
+  if (facts.expiryMs <= now) return 'EXPIRED';
+  if (facts.suspended) return 'SUSPENDED';
+  if (!facts.rules.grants(context.scopes) || !facts.rules.allows(context.endpoint)) return 'FORBIDDEN';
   if (facts.rateLimit !== null || facts.quota !== null) return 'limits';
   return 'VALID';
 }
 
 /** True once the key can never verify again (revocation and expiry are final). */
 export function isFinal(facts: KeyFacts, now: number): boolean {
-  return facts.revoked || isExpiredAt(facts, now);
+  return facts.revoked || facts.expiryMs <= now;
 }
 
 export function answer(code: VerifyResult['code'], facts: KeyFacts, limits: VerifyResult['limits'] = EMPTY_LIMITS, context: VerifyContext = {}): VerifyResult {
@@ -57,5 +60,5 @@ const EMPTY_LIMITS: VerifyResult['limits'] = { rate: null, quota: null, rates: [
 
 /** Which rule a FORBIDDEN answer broke: the scope check comes first. */
 export function forbiddenReason(facts: KeyFacts, context: VerifyContext): 'scope' | 'endpoint' {
-  return grantsScopes(facts.scopes, context.scopes) ? 'endpoint' : 'scope';
+  return facts.rules.grants(context.scopes) ? 'endpoint' : 'scope';
 }

@@ -2,7 +2,13 @@
  * What the verifier remembers about a key it has seen: exactly the fields the service's verify
  * path reads (status, expiry, scopes, endpoint rules, limits), so a cached decision is computed the
  * same way the service would compute it. Ledger events for the key update these facts in place.
+ *
+ * Compact on purpose (a gateway may cache a million keys): scopes and endpoint rules are one
+ * shared, pre-compiled RuleSet per distinct set, meta and limits are shared frozen values, the
+ * consumer id is interned, and the expiry is one number, so a cached key costs its own strings
+ * (key id, digest) and one small object. Every fact is made by `compactFacts`.
  */
+import { RuleSet, RuleSets } from '@keyledger/schemas';
 import type { Key, LedgerEvent } from '../types.js';
 
 type RateLimit = NonNullable<Key['rateLimit']>;
@@ -21,14 +27,59 @@ export interface KeyFacts {
   suspended: boolean;
   rateLimit: RateLimit | null;
   quota: Quota | null;
+  /** The scopes and endpoint rules, compiled and shared with every key that has the same ones. */
+  rules: RuleSet;
+  /** The earlier of expiresAt and validUntil in epoch ms; +Infinity when neither is set. */
+  expiryMs: number;
+}
+
+/** Shared by every verifier of the process: the distinct sets are few (plans), not one per key. */
+const shared = new RuleSets();
+/** Consumer ids, interned: many keys share one. Cleared when it holds this many (bounded). */
+const CONSUMER_IDS_MAX = 100_000;
+const consumerIds = new Map<string, string>();
+
+function internConsumerId(id: string): string {
+  const known = consumerIds.get(id);
+  if (known !== undefined) return known;
+  if (consumerIds.size >= CONSUMER_IDS_MAX) consumerIds.clear();
+  consumerIds.set(id, id);
+  return id;
+}
+
+function instantMs(value: string | null): number {
+  if (value === null) return Number.POSITIVE_INFINITY;
+  const ms = Date.parse(value);
+  // isExpiredAt compares Date.parse(...) <= now: an unparsable instant never expires.
+  return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms;
+}
+
+/** The one way facts are made: shares what keys share and precomputes what verify reads. */
+export function compactFacts(facts: Omit<KeyFacts, 'rules' | 'expiryMs'> & Partial<Pick<KeyFacts, 'rules' | 'expiryMs'>>): KeyFacts {
+  const rules = shared.of(facts.scopes, facts.endpoints);
+  return {
+    keyId: facts.keyId,
+    consumerId: internConsumerId(facts.consumerId),
+    scopes: rules.scopes as string[],
+    endpoints: rules.endpoints as string[],
+    meta: shared.value(facts.meta),
+    expiresAt: facts.expiresAt,
+    validUntil: facts.validUntil,
+    revoked: facts.revoked,
+    suspended: facts.suspended,
+    rateLimit: shared.value(facts.rateLimit),
+    quota: shared.value(facts.quota),
+    rules,
+    expiryMs: Math.min(instantMs(facts.expiresAt), instantMs(facts.validUntil)),
+  };
 }
 
 export function factsFromKey(key: Key): KeyFacts {
-  return {
+  return compactFacts({
     keyId: key.id,
     consumerId: key.consumerId,
-    scopes: [...key.scopes],
-    endpoints: [...key.endpoints],
+    scopes: key.scopes,
+    endpoints: key.endpoints,
     meta: key.meta,
     expiresAt: key.expiresAt,
     validUntil: key.validUntil,
@@ -37,12 +88,12 @@ export function factsFromKey(key: Key): KeyFacts {
     suspended: key.status === 'suspended',
     rateLimit: key.rateLimit,
     quota: key.quota,
-  };
+  });
 }
 
 /** Facts known from a REVOKED answer alone: revocation is final, nothing else matters. */
 export function revokedFacts(result: { keyId: string; consumerId: string; scopes: string[]; meta: Key['meta'] | null; expiresAt: string | null }): KeyFacts {
-  return {
+  return compactFacts({
     keyId: result.keyId,
     consumerId: result.consumerId,
     scopes: result.scopes,
@@ -54,7 +105,7 @@ export function revokedFacts(result: { keyId: string; consumerId: string; scopes
     suspended: false,
     rateLimit: null,
     quota: null,
-  };
+  });
 }
 
 export const KEY_EVENT_TYPES = ['KeyIssued', 'KeyScoped', 'KeyThrottled', 'KeySuspended', 'KeyReinstated', 'KeyRotated', 'KeyRevoked'] as const;
@@ -74,20 +125,20 @@ export function applyKeyEvent(facts: KeyFacts, event: LedgerEvent): KeyFacts | u
   const data = event.data as Record<string, unknown>;
   switch (event.type) {
     case 'KeyRevoked':
-      return { ...facts, revoked: true };
+      return compactFacts({ ...facts, revoked: true });
     case 'KeySuspended':
-      return { ...facts, suspended: true };
+      return compactFacts({ ...facts, suspended: true });
     case 'KeyReinstated':
-      return { ...facts, suspended: false };
+      return compactFacts({ ...facts, suspended: false });
     case 'KeyScoped':
       if (!Array.isArray(data.scopes) || !Array.isArray(data.endpoints)) return undefined;
-      return { ...facts, scopes: [...(data.scopes as string[])], endpoints: [...(data.endpoints as string[])] };
+      return compactFacts({ ...facts, scopes: data.scopes as string[], endpoints: data.endpoints as string[] });
     case 'KeyThrottled':
       if (!('rateLimit' in data) || !('quota' in data)) return undefined;
-      return { ...facts, rateLimit: (data.rateLimit as RateLimit | null) ?? null, quota: (data.quota as Quota | null) ?? null };
+      return compactFacts({ ...facts, rateLimit: (data.rateLimit as RateLimit | null) ?? null, quota: (data.quota as Quota | null) ?? null });
     case 'KeyRotated':
       if (typeof data.validUntil !== 'string') return undefined;
-      return { ...facts, validUntil: data.validUntil };
+      return compactFacts({ ...facts, validUntil: data.validUntil });
     default:
       // KeyIssued for a key we already hold, or a type we do not know: start over from the service.
       return undefined;

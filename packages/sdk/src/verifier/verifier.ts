@@ -34,7 +34,7 @@ import { answer, decide, evaluateFacts, forbiddenReason, type VerifyContext } fr
 import { FeedFollower } from './feed-follower.js';
 import { applyKeyEvent, consumerIdOf, factsFromKey, type KeyFacts, keyIdOf, revokedFacts } from './key-facts.js';
 import { afterReport, checkLocalLimits, type LocalLimitState, seedLocalLimits } from './local-limits.js';
-import { LruMap } from './lru.js';
+import { LruMap, RecencyCache } from './lru.js';
 import { checkToken, logOncePerKind, readinessFailure, unreachable } from './readiness.js';
 
 /** Waits `ms`, or less if `signal` aborts first (then the caller notices the abort). */
@@ -109,11 +109,21 @@ export interface Verifier {
   close(): Promise<void>;
 }
 
-interface KeyEntry {
+export interface KeyEntry {
   facts: KeyFacts;
-  /** Answers that depend only on the facts, made once (the hot path allocates nothing). */
-  answers: Map<string, VerifyResult>;
+  /**
+   * The last answer that depended only on the facts, made once (the hot path allocates nothing).
+   * One slot, not one per code: a key answers the same code call after call.
+   */
+  answer: VerifyResult | undefined;
   local: LocalLimitState | undefined;
+  /** RecencyCache's bookkeeping. */
+  tick: number;
+}
+
+/** A cache entry for facts just learnt. */
+export function keyEntry(facts: KeyFacts, local: LocalLimitState | undefined): KeyEntry {
+  return { facts, answer: undefined, local, tick: 0 };
 }
 
 interface FillStart {
@@ -148,7 +158,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const onError = options.onError ?? logOncePerKind();
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
 
-  const keys = new LruMap<string, KeyEntry>(options.cacheSize ?? 10_000);
+  const keys = new RecencyCache<string, KeyEntry>(options.cacheSize ?? 10_000);
   const notFound = new LruMap<string, number>(options.cacheSize ?? 10_000);
   /** keyId -> digest, to find the entry an event is about. May hold digests the LRU dropped. */
   const digestByKeyId = new Map<string, string>();
@@ -209,7 +219,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     // New limits invalidate local counting; the next limited call re-seeds from the service.
     const local = event.type === 'KeyThrottled' ? undefined : entry.local;
-    keys.set(digest, { facts, answers: new Map(), local });
+    keys.set(digest, keyEntry(facts, local));
   };
 
   const sweepRecent = () => {
@@ -255,7 +265,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const store = (digest: string, facts: KeyFacts, local: LocalLimitState | undefined) => {
     const previous = digestByKeyId.get(facts.keyId);
     if (previous !== undefined && previous !== digest) keys.delete(previous);
-    keys.set(digest, { facts, answers: new Map(), local });
+    keys.set(digest, keyEntry(facts, local));
     digestByKeyId.set(facts.keyId, digest);
     if (digestByKeyId.size > 2 * keys.capacity) {
       digestByKeyId.clear();
@@ -352,23 +362,25 @@ export function createVerifier(options: VerifierOptions): Verifier {
   };
 
   /** The cached answer, 'limits' when only limits remain, or undefined when nothing is cached. */
-  const cached = (digest: string, context: VerifyContext, t: number): { entry: KeyEntry; result: VerifyResult | 'limits' } | VerifyResult | undefined => {
+  const cached = (digest: string, context: VerifyContext): { entry: KeyEntry; result: 'limits' } | VerifyResult | undefined => {
     const entry = keys.get(digest);
     if (entry) {
-      const code = decide(entry.facts, context, t);
+      // The clock matters only to a key that expires: most do not, and reading it costs more
+      // than the rest of the checks together.
+      const code = decide(entry.facts, context, entry.facts.expiryMs === Number.POSITIVE_INFINITY ? 0 : now());
       if (code === 'limits') return { entry, result: code };
-      // A FORBIDDEN answer names its rule, which depends on the call: one prepared answer per rule.
-      const slot = code === 'FORBIDDEN' ? `${code}:${forbiddenReason(entry.facts, context)}` : code;
-      let shared = entry.answers.get(slot);
-      if (!shared) {
+      // One prepared answer per key; a FORBIDDEN one names its rule, which depends on the call.
+      const reason = code === 'FORBIDDEN' ? forbiddenReason(entry.facts, context) : null;
+      let shared = entry.answer;
+      if (shared === undefined || shared.code !== code || shared.reason !== reason) {
         shared = Object.freeze(answer(code, entry.facts, undefined, context));
-        entry.answers.set(slot, shared);
+        entry.answer = shared;
       }
       return shared;
     }
     const until = notFound.get(digest);
     if (until !== undefined) {
-      if (until > t) return NOT_FOUND;
+      if (until > now()) return NOT_FOUND;
       notFound.delete(digest);
     }
     return undefined;
@@ -380,7 +392,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // Only well-formed keys ever enter the cache (a fill follows a remote answer other than
     // MALFORMED), so a cache hit proves the format and the checksum check can wait for a miss.
     const digest = live ? digestOf(key) : '';
-    const hit = live ? cached(digest, context, now()) : undefined;
+    const hit = live ? cached(digest, context) : undefined;
     if (hit === undefined) {
       if (parseKey(key) === null) {
         stats.offline++;

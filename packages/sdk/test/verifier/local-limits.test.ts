@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryLimiter, type MemoryLimiter } from '../../../service/src/limits/index.js';
-import type { KeyFacts } from '../../src/verifier/key-facts.js';
+import { compactFacts, type KeyFacts } from '../../src/verifier/key-facts.js';
 import { checkLocalLimits, seedLocalLimits, type LocalLimitState } from '../../src/verifier/local-limits.js';
 import type { VerifyResult } from '../../src/types.js';
 
@@ -18,7 +18,7 @@ const NEVER = Number.POSITIVE_INFINITY;
 const T0 = Date.UTC(2026, 0, 15, 6, 0, 0);
 
 function factsWith(rateLimit: RateLimit | null, quota: Quota | null): KeyFacts {
-  return {
+  return compactFacts({
     keyId: 'key_local',
     consumerId: 'cons',
     scopes: [],
@@ -30,7 +30,7 @@ function factsWith(rateLimit: RateLimit | null, quota: Quota | null): KeyFacts {
     suspended: false,
     rateLimit,
     quota,
-  };
+  });
 }
 
 /** A fresh local state, as seeded by a service answer that left the whole quota available. */

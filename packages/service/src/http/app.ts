@@ -132,7 +132,8 @@ export async function buildHttpApp(deps: HttpAppDeps) {
   const authenticate = createAuthHook({
     keys: deps.keys,
     throttle: deps.authThrottle,
-    now: () => now().getTime(),
+    // Date.now unless a clock was injected: the hook reads the time on every request.
+    now: deps.now ? () => now().getTime() : Date.now,
     ...(deps.onAuthFailure ? { onFailure: deps.onAuthFailure } : {}),
   });
   app.addHook('onRequest', acceptMetricsToken(authenticate, deps.metricsToken));
@@ -161,9 +162,9 @@ export async function buildHttpApp(deps: HttpAppDeps) {
     });
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
-    return payload;
+    done(null, payload);
   });
 
   await app.register(fastifySwagger, {

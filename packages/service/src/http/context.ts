@@ -68,13 +68,15 @@ export const CHECKPOINT_HEADER = 'keyledger-checkpoint';
  * (`answeredAt`), which covers its own events.
  */
 export function checkpointHooks(appliedCheckpoint: () => string | null) {
+  // Callback hooks, not async ones: no promise per request on the verify path.
   return {
-    onRequest: async (request: FastifyRequest) => {
+    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
       request.appliedCheckpoint = appliedCheckpoint();
+      done();
     },
-    onSend: async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    onSend: (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
       if (request.appliedCheckpoint !== null) reply.header(CHECKPOINT_HEADER, request.appliedCheckpoint);
-      return payload;
+      done(null, payload);
     },
   };
 }

@@ -5,8 +5,13 @@
  * States live in one array in issue order (the ordinal); the id and digest indexes map strings
  * to ordinals without a Map entry per key, so a million keys restore from a snapshot quickly and
  * cost little beyond the states themselves.
+ *
+ * Values keys share are held once: scopes and endpoint rules (one frozen RuleSet per distinct
+ * set; plans make that the common case), permissions, meta and limits (one frozen copy per
+ * distinct value), consumer, plan and environment strings. A replayed key costs its own strings
+ * (id, digest, hint, instants) and one state object; a snapshot restore shares the same way.
  */
-import type { KeyStatus } from '@keyledger/schemas';
+import { type KeyStatus, RuleSets } from '@keyledger/schemas';
 import { evolve, isActiveAdminKey, type KeyState, toKeyEvent } from '../domain/keys/index.js';
 import { keyStatusAt } from '../domain/keys/status.js';
 import type { RecordedEvent } from '../store/port.js';
@@ -36,6 +41,7 @@ export class KeyProjection implements Projection, SnapshotPart {
   /** Ordinals of management keys: they are few, so authority checks never scan every key. */
   #managementKeys: number[] = [];
   readonly #listeners = new Set<(state: KeyState, event: RecordedEvent) => void>();
+  readonly #shared = new KeyValues();
 
   constructor(private readonly options: { onListenerError?: (error: unknown) => void } = {}) {}
 
@@ -56,7 +62,7 @@ export class KeyProjection implements Projection, SnapshotPart {
     const ordinal = this.#byId.get(keyId);
     const previous = ordinal === undefined ? null : (this.#states[ordinal] as KeyState);
     // evolve throws before anything here is written: a parked event leaves the model unchanged.
-    const next = evolve(previous, keyEvent, recorded);
+    const next = this.#shared.intern(evolve(previous, keyEvent, recorded));
     if (ordinal === undefined) this.#add(next);
     else this.#states[ordinal] = next;
     for (const listener of this.#listeners) {
@@ -151,7 +157,9 @@ export class KeyProjection implements Projection, SnapshotPart {
   }
 
   restoreSnapshot(data: Buffer): void {
-    const states = decodeKeyStates(data);
+    // The codec shares dictionary values among keys already; interning them makes them the same
+    // frozen objects a replay would hold (one intern per distinct value, not per key).
+    const states = decodeKeyStates(data, (value) => this.#shared.anyValue(value));
     this.reset(states.length);
     for (const state of states) this.#add(state);
   }
@@ -162,6 +170,63 @@ export class KeyProjection implements Projection, SnapshotPart {
     this.#byDigest = this.#newDigestIndex(capacity);
     this.#byConsumer = new Map();
     this.#managementKeys = [];
+  }
+}
+
+/** The interning behind the projection's sharing (see the header). */
+class KeyValues {
+  readonly #sets = new RuleSets();
+  readonly #strings = new Map<string, string>();
+
+  /**
+   * The state as one fresh object literal with every field in its own slots, shareable fields
+   * shared. A fresh literal, not the state itself: evolve builds states by spreading, which leaves
+   * their fields in a separate, over-allocated property store (measured: about 700 B a key more
+   * than a literal at 100k keys). Same property order as the snapshot codec's, so replayed and
+   * restored states share one hidden class.
+   */
+  intern(s: KeyState): KeyState {
+    const rules = this.#sets.of(s.scopes, s.endpoints);
+    return {
+      kind: s.kind,
+      consumerId: this.string(s.consumerId),
+      planId: s.planId === null ? null : this.string(s.planId),
+      name: s.name,
+      environment: this.string(s.environment),
+      digest: s.digest,
+      hint: s.hint,
+      scopes: rules.scopes as string[],
+      endpoints: rules.endpoints as string[],
+      permissions: this.#sets.value(s.permissions),
+      expiresAt: s.expiresAt,
+      meta: this.#sets.value(s.meta),
+      rateLimit: this.#sets.value(s.rateLimit),
+      quota: this.#sets.value(s.quota),
+      rotatedFrom: s.rotatedFrom,
+      networks: this.#sets.value(s.networks),
+      id: s.id,
+      rotatedTo: s.rotatedTo,
+      validUntil: s.validUntil,
+      suspended: s.suspended,
+      suspendedReason: s.suspendedReason,
+      revoked: s.revoked,
+      revokedAt: s.revokedAt,
+      revokedReason: s.revokedReason,
+      createdAt: s.createdAt,
+      updatedAt: s.updatedAt,
+      revision: s.revision,
+    };
+  }
+
+  string<T extends string>(value: T): T {
+    const known = this.#strings.get(value);
+    if (known !== undefined) return known as T;
+    this.#strings.set(value, value);
+    return value;
+  }
+
+  anyValue(value: unknown): unknown {
+    return typeof value === 'string' ? this.string(value) : this.#sets.value(value);
   }
 }
 

@@ -75,11 +75,13 @@ export function encodeKeyStates(states: readonly KeyState[]): Buffer {
   return out.finish();
 }
 
-export function decodeKeyStates(data: Buffer): KeyState[] {
+/** `share` may swap each dictionary value for an equal shared one (the projection's interning). */
+export function decodeKeyStates(data: Buffer, share: (value: unknown) => unknown = (value) => value): KeyState[] {
   const top = new BinaryReader(data);
   const count = top.u32();
-  const dictionary = JSON.parse(top.bytes().toString('utf8')) as unknown[];
-  if (!Array.isArray(dictionary)) throw new SnapshotFormatError('key snapshot dictionary is not an array');
+  const parsed = JSON.parse(top.bytes().toString('utf8')) as unknown[];
+  if (!Array.isArray(parsed)) throw new SnapshotFormatError('key snapshot dictionary is not an array');
+  const dictionary = parsed.map(share);
   const rows = new BinaryReader(top.bytes());
   if (!top.done) throw new SnapshotFormatError('trailing bytes after the key snapshot');
   const value = <T>(): T => {

@@ -156,9 +156,20 @@ export function limitsOf(decision: LimitDecision): VerifyAnswer['limits'] {
   return {
     rate: decision.rate ? { limit: decision.rate.limit, remaining: decision.rate.remaining, resetSeconds: decision.rate.resetSeconds } : null,
     quota: decision.quota
-      ? { limit: decision.quota.limit, remaining: decision.quota.remaining, resetAt: decision.quota.resetAt.toISOString(), period: decision.quota.period }
+      ? { limit: decision.quota.limit, remaining: decision.quota.remaining, resetAt: isoAt(decision.quota.resetAt.getTime()), period: decision.quota.period }
       : null,
     rates: decision.rates ? decision.rates.map((rate) => ({ name: rate.name, limit: rate.limit, remaining: rate.remaining, resetSeconds: rate.resetSeconds })) : [],
     credits: decision.credits ? { remaining: decision.credits.balance, refillAt: decision.credits.refillAt?.toISOString() ?? null } : null,
   };
+}
+
+/** Every call in one quota window answers the same resetAt: format it once, not per call. */
+let lastIsoMs = Number.NaN;
+let lastIso = '';
+function isoAt(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
 }

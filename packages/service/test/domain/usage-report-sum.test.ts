@@ -8,6 +8,7 @@ import { buildUsageReport, parsePeriod, type ReportedKey, sumUsageReports } from
 const terms: PlanTerms = {
   name: 'Starter', rateLimits: [], quota: null, credits: null, scopes: [], endpoints: [], networks: [], approvalRequired: false,
   price: { currency: 'EUR', flatFee: 1900, includedUnits: 1000, unitPricePer1000: 50 },
+  leakAction: null,
 };
 const plan = foldPlan([{ event: { type: 'PlanDefined', data: { planId: 'starter', version: 1, ...terms } } as PlanEvent, revision: 0, occurredAt: '2026-10-01T00:00:00.000Z' }])!;
 const plans = new Map([['starter', plan]]);

@@ -31,6 +31,41 @@ describe('sqlite event store', () => {
   });
   const events = (count: number): NewEvent[] => Array.from({ length: count }, (_, i) => ({ type: 'Numbered', data: { i } }));
 
+  it('given appends made in one turn, when they share a group commit, then each keeps its own outcome', async () => {
+    const store = await open(freshFile());
+    const first = await store.appendToStream('key-a', [{ id: randomUUID(), type: 'Numbered', data: { i: 0 } }]);
+    const retried: NewEvent = { id: randomUUID(), type: 'Numbered', data: { i: 1 } };
+    // One turn of the event loop: every call below is queued before any commits.
+    const results = await Promise.allSettled([
+      store.appendToStream('key-a', [retried], { expectedRevision: first.nextExpectedRevision }),
+      store.appendToStream('key-a', events(1), { expectedRevision: first.nextExpectedRevision }), // stale: loses to the first
+      store.appendToStream('key-a', [retried], { expectedRevision: first.nextExpectedRevision }), // the same batch again: a replay
+      store.appendToStream('key-b', events(2), { expectedRevision: 'no_stream' }),
+      store.appendToStream('key-c', events(1), { expectedRevision: 'no_stream' }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(WrongExpectedRevisionError);
+    const [won, , replay, b, c] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+    expect(replay?.replayed).toBe(true);
+    expect(replay?.events.map((e) => e.id)).toEqual(won?.events.map((e) => e.id));
+    expect(b?.nextExpectedRevision).toBe(1);
+    expect(c?.nextExpectedRevision).toBe(0);
+    // Positions follow the order of the calls, and nothing of the refused append was written.
+    const all = (await store.readAll()).events;
+    expect(all.map((e) => e.stream)).toEqual(['key-a', 'key-a', 'key-b', 'key-b', 'key-c']);
+    expect(await store.readStream('key-a')).toHaveLength(2);
+  });
+
+  it('given appends queued when the store closes, when it closes, then they are committed first', async () => {
+    const file = freshFile();
+    const store = await openSqliteEventStore({ file, synchronous: 'NORMAL' });
+    const pending = store.appendToStream('key-z', events(1));
+    await store.close();
+    expect((await pending).nextExpectedRevision).toBe(0);
+    const reopened = await open(file);
+    expect(await reopened.readStream('key-z')).toHaveLength(1);
+  });
+
   it('keeps events and revisions across a reopen of the same file', async () => {
     const file = freshFile();
     const first = await open(file);

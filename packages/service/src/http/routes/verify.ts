@@ -20,6 +20,7 @@ import { readKeyUsage, usageBuckets } from '../../verify/usage-projection.js';
 import { limitResponseHeaders, type Verification } from '../../verify/verification.js';
 import type { KeyPolicies } from '../../verify/key-policy.js';
 import { limitPolicyOf, limitsOf } from '../../verify/verify-key.js';
+import { verifyValidatorCompiler } from './verify-body.js';
 
 export interface VerifyRoutesOptions {
   /** The shared verification (checks, usage, metrics); see verify/verification.ts. */
@@ -45,6 +46,8 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
     // stays, so the OpenAPI document is still generated from the zod schemas; only the compiler
     // that turns it into a serialiser is replaced. Problems (4xx) are plain objects too.
     serializerCompiler: () => (data) => JSON.stringify(data),
+    // The body schema below is still zod's (OpenAPI, error messages); valid bodies skip zod's parse.
+    validatorCompiler: verifyValidatorCompiler,
     schema: {
       tags: ['verify'], security, operationId: 'verifyKey',
       summary: 'Verify a presented key: always 200 with a code; RateLimit headers when limits apply',
@@ -53,7 +56,7 @@ export const verifyRoutes: FastifyPluginAsyncZod<VerifyRoutesOptions> = async (a
     },
   }, async (request, reply) => {
     const { response, decision } = await verification(request.body);
-    reply.headers(limitResponseHeaders(decision));
+    if (decision !== undefined) reply.headers(limitResponseHeaders(decision));
     // Taken when the request arrived, before the projection was read: the answer reflects at least it.
     return { ...response, checkpoint: request.appliedCheckpoint };
   });

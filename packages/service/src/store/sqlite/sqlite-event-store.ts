@@ -53,6 +53,19 @@ export interface SqliteEventStoreOptions {
   pollIntervalMs?: number;
   /** How long an append waits for another process's write lock; default 5000 ms. */
   busyTimeoutMs?: number;
+  /**
+   * Group commit (default on): single-stream appends made in the same turn of the event loop
+   * share one transaction, so one fsync acknowledges all of them. Each keeps its own outcome:
+   * it runs in a savepoint of that transaction, so a conflict or replay of one rolls back only
+   * itself, and a failed commit fails them all (none is written).
+   */
+  groupCommit?: boolean;
+}
+
+interface PendingAppend {
+  append: PreparedAppend;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
 }
 
 
@@ -80,9 +93,13 @@ export class SqliteEventStore implements EventStore {
   /** The highest position this object knows to be committed; the poll wakes waiters past it. */
   #knownHead = 0;
   #closed = false;
+  readonly #groupCommit: boolean;
+  /** Appends waiting for the next group commit (see SqliteEventStoreOptions.groupCommit). */
+  #pending: PendingAppend[] = [];
+  readonly #groupTransaction: Database.Transaction<(batch: PendingAppend[], now: number, outcomes: (WrittenAppend | { error: unknown })[]) => void>;
 
   static open(options: SqliteEventStoreOptions): SqliteEventStore {
-    const { file, synchronous = 'FULL', pollIntervalMs = 1000, busyTimeoutMs = 5000 } = options;
+    const { file, synchronous = 'FULL', pollIntervalMs = 1000, busyTimeoutMs = 5000, groupCommit = true } = options;
     if (typeof file !== 'string' || file.length === 0) throw new EventStoreError('sqlite store needs a file path');
     if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
       throw new EventStoreError(`synchronous must be 'FULL' or 'NORMAL', got ${String(synchronous)}`);
@@ -101,7 +118,7 @@ export class SqliteEventStore implements EventStore {
       migrate(db);
       // WAL mode created the -wal and -shm files (with the database's mode); tighten older ones too.
       if (file !== ':memory:') restrictSidecarFiles(file);
-      return new SqliteEventStore(db, options.validate, pollIntervalMs);
+      return new SqliteEventStore(db, options.validate, pollIntervalMs, groupCommit);
     } catch (error) {
       db?.close();
       if (error instanceof EventStoreError) throw error;
@@ -110,8 +127,9 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
-  private constructor(db: Database.Database, validate: EventValidator | undefined, pollIntervalMs: number) {
+  private constructor(db: Database.Database, validate: EventValidator | undefined, pollIntervalMs: number, groupCommit: boolean) {
     this.#db = db;
+    this.#groupCommit = groupCommit;
     this.#validate = validate;
     this.#pollIntervalMs = pollIntervalMs;
     const statements = prepareStatements(db);
@@ -119,6 +137,17 @@ export class SqliteEventStore implements EventStore {
     this.#appendTransaction = db.transaction((append: PreparedAppend, now: number) =>
       writeAppend(statements, append, now),
     );
+    // Group commit: each append is a nested transaction (a SAVEPOINT): its failure rolls back
+    // only itself and is recorded as its outcome; the others commit together.
+    this.#groupTransaction = db.transaction((batch: PendingAppend[], now: number, outcomes: (WrittenAppend | { error: unknown })[]) => {
+      for (const { append } of batch) {
+        try {
+          outcomes.push(this.#appendTransaction(append, now));
+        } catch (error) {
+          outcomes.push({ error });
+        }
+      }
+    });
     // One IMMEDIATE transaction for every stream: a failure in any of them rolls back all.
     this.#multiAppendTransaction = db.transaction((appends: PreparedAppend[], now: number) =>
       appends.map((append) => writeAppend(statements, append, now)),
@@ -139,6 +168,15 @@ export class SqliteEventStore implements EventStore {
   async appendToStream(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
     this.#assertOpen();
     const append = prepareAppend(stream, events, options, this.#validate);
+    if (this.#groupCommit) {
+      return new Promise<AppendResult>((resolve, reject) => {
+        if (this.#pending.push({ append, resolve, reject }) === 1) setImmediate(() => this.#commitPending());
+      });
+    }
+    return this.#appendOne(append);
+  }
+
+  #appendOne(append: PreparedAppend): AppendResult {
     const now = Date.now();
     let written: WrittenAppend;
     try {
@@ -153,9 +191,59 @@ export class SqliteEventStore implements EventStore {
     return result;
   }
 
+  /** Commits every pending append in one IMMEDIATE transaction; each promise gets its own outcome. */
+  #commitPending(): void {
+    const batch = this.#pending;
+    this.#pending = [];
+    if (batch.length === 0) return;
+    if (this.#closed) {
+      for (const item of batch) item.reject(new StoreClosedError());
+      return;
+    }
+    if (batch.length === 1) {
+      const item = batch[0] as PendingAppend;
+      try {
+        item.resolve(this.#appendOne(item.append));
+      } catch (error) {
+        item.reject(error);
+      }
+      return;
+    }
+    const now = Date.now();
+    const outcomes: (WrittenAppend | { error: unknown })[] = [];
+    try {
+      this.#groupTransaction.immediate(batch, now, outcomes);
+    } catch (error) {
+      // The commit itself failed: nothing of the group is written.
+      for (const item of batch) item.reject(toStoreError(error, `append to '${item.append.stream}' failed`));
+      return;
+    }
+    let woke = false;
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i] as WrittenAppend | { error: unknown };
+      if ('error' in outcome) {
+        const { error } = outcome;
+        try {
+          if (error instanceof BatchIdsAlreadyStored || isEventIdViolation(error)) item.resolve(this.#replayOrThrow(item.append));
+          else item.reject(toStoreError(error, `append to '${item.append.stream}' failed`));
+        } catch (replayError) {
+          item.reject(replayError);
+        }
+        return;
+      }
+      const result = recordedResult(item.append, outcome, now);
+      this.#knownHead = Math.max(this.#knownHead, Number(result.checkpoint));
+      woke = true;
+      item.resolve(result);
+    });
+    if (woke) this.#waiters.wakeAll();
+  }
+
   async appendToStreams(appends: readonly StreamAppend[]): Promise<MultiStreamAppendResult> {
     this.#assertOpen();
     const prepared = prepareMultiAppend(appends, this.#validate);
+    // Appends accepted earlier commit first: positions keep following the order of the calls.
+    this.#commitPending();
     const now = Date.now();
     let written: WrittenAppend[];
     try {
@@ -220,6 +308,8 @@ export class SqliteEventStore implements EventStore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Appends already accepted are committed (or fail) before the file closes.
+    this.#commitPending();
     this.#closed = true;
     this.#stopPolling();
     this.#waiters.close();
