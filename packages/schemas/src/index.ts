@@ -13,3 +13,4 @@ export * from './api-consumers.js';
 export * from './gateway-refusals.js';
 export * from './checkpoint.js';
 export * from './tlog/index.js';
+export * from './api-audit.js';

@@ -26,6 +26,8 @@ import { ProjectionSnapshots, type RestoreOutcome } from '../projections/snapsho
 import { isServiceReady } from '../http/routes/health.js';
 import { ensureRootKey, resolveServerSecret } from './bootstrap.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
+import { startAudit, type RunningAudit } from '../audit/index.js';
+import { auditRoutes } from '../http/routes/audit.js';
 import { KeyCommands } from './key-commands.js';
 
 type MetricsApp = Awaited<ReturnType<typeof buildMetricsApp>>;
@@ -42,6 +44,8 @@ export interface Keyledger {
   /** Saves a projection snapshot now (also done periodically and at close). */
   saveSnapshot(): Promise<'saved' | 'skipped'>;
   commands: KeyCommands;
+  /** The transparency log: integrator, signed checkpoints, proofs (audit/). */
+  audit: RunningAudit;
   /** The /metrics listener of its own (KEYLEDGER_METRICS_LISTEN), not yet listening; null when /metrics is on `app`. */
   metricsApp: MetricsApp | null;
   /** The root key's plaintext when this start created it (print once, never log). */
@@ -136,7 +140,10 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   let ready = false;
   let closing = false;
   let restored: RestoreOutcome = { kind: 'none' };
+  let audit: RunningAudit | undefined;
   try {
+    audit = await startAudit({ config, store, logger });
+    const runningAudit = audit;
     const restoreStarted = performance.now();
     restored = await snapshots.restore();
     await runner.start(restored.kind === 'restored' ? restored.checkpoint : undefined);
@@ -232,6 +239,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
         async (v1) => {
           await v1.register(verifyRoutes, { verification, keys, limiter: limiter as Limiter, usage: usage as UsageRecorder, store });
           await v1.register(forwardAuthRoutes, { verification, keys, config: config.forwardAuth });
+          await v1.register(auditRoutes, { audit: runningAudit.audit });
         },
       ],
     });
@@ -253,6 +261,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       restored,
       saveSnapshot,
       commands,
+      audit: runningAudit,
       createdRootKey,
       metricsApp,
       bootstrapRootKey,
@@ -265,6 +274,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
           await usage?.stop();
           await limiter?.close();
           await runner.stop();
+          await runningAudit.close().catch(() => undefined);
           await saveSnapshot().catch(() => undefined);
           await snapshotStore.close().catch(() => undefined);
           await store.close();
@@ -279,6 +289,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     await usage?.stop().catch(() => undefined);
     await limiter?.close().catch(() => undefined);
     await runner.stop().catch(() => undefined);
+    await audit?.close().catch(() => undefined);
     await snapshotStore.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     lock?.release();

@@ -112,6 +112,10 @@ const Env = z.object({
   ),
   KEYLEDGER_READY_MAX_LAG_SECONDS: z.coerce.number().positive().default(30),
   KEYLEDGER_SNAPSHOT_INTERVAL_SECONDS: z.coerce.number().min(0).default(300),
+  KEYLEDGER_AUDIT_SIGNING_KEY: optional(z.string().regex(/^PRIVATE\+KEY\+[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+\s*$/, 'must be a PRIVATE+KEY+<origin>+<id>+<base64> note signer key')),
+  KEYLEDGER_AUDIT_ORIGIN: optional(z.string().max(200).regex(/^[^\s+]+$/, 'must hold no spaces and no +')),
+  KEYLEDGER_AUDIT_CHECKPOINT_INTERVAL_MS: positiveInt(500),
+  KEYLEDGER_AUDIT_WITNESSES: optional(z.string().transform((text) => text.split(',').map((part) => part.trim()).filter(Boolean))),
 });
 
 export interface Config {
@@ -150,6 +154,8 @@ export interface Config {
   readyMaxLagSeconds: number;
   /** How often projections are snapshotted (when the log moved); 0 only at shutdown. */
   snapshotIntervalMs: number;
+  /** The transparency log (audit/): its signing key (else a file in the data directory), origin, signing cadence, accepted witnesses. */
+  audit: { signingKey: string | undefined; keyFile: string; origin: string | undefined; checkpointIntervalMs: number; witnesses: string[] };
 }
 
 export interface ForwardAuthConfig {
@@ -222,6 +228,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metrics: { token: e.KEYLEDGER_METRICS_TOKEN, listen: e.KEYLEDGER_METRICS_LISTEN ? parseHostPort(e.KEYLEDGER_METRICS_LISTEN) : undefined },
     readyMaxLagSeconds: e.KEYLEDGER_READY_MAX_LAG_SECONDS,
     snapshotIntervalMs: Math.round(e.KEYLEDGER_SNAPSHOT_INTERVAL_SECONDS * 1000),
+    audit: {
+      signingKey: e.KEYLEDGER_AUDIT_SIGNING_KEY,
+      keyFile: `${e.KEYLEDGER_DATA_DIR}/audit-signing-key`,
+      origin: e.KEYLEDGER_AUDIT_ORIGIN,
+      checkpointIntervalMs: e.KEYLEDGER_AUDIT_CHECKPOINT_INTERVAL_MS,
+      witnesses: e.KEYLEDGER_AUDIT_WITNESSES ?? [],
+    },
   };
 }
 

@@ -182,6 +182,7 @@ export async function buildHttpApp(deps: HttpAppDeps) {
         { name: 'events', description: 'The ledger' },
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'admin', description: 'Operator reads' },
+        { name: 'audit', description: 'Transparency log: signed checkpoints, inclusion and consistency proofs' },
       ],
     },
     transform: jsonSchemaTransform,

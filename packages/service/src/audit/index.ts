@@ -1,0 +1,67 @@
+/**
+ * The transparency log as the service runs it: opens the log tables, resolves the signing key,
+ * checks that it is the key this log has always been signed with, and starts the integrator.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { EventStore } from '../store/port.js';
+import { AuditLog } from './audit-log.js';
+import { AuditIntegrator } from './integrator.js';
+import { META_ORIGIN, META_VERIFIER_KEY, openAuditLogStore, type AuditLogStore } from './log-store.js';
+import { AuditKeyError, resolveAuditKey, type AuditKey } from './signing-key.js';
+
+export { AuditLog } from './audit-log.js';
+export { AuditIntegrator, leafOf } from './integrator.js';
+export * from './log-store.js';
+export { AuditKeyError, auditKeyFromSignerKey, resolveAuditKey } from './signing-key.js';
+export type { AuditKey } from './signing-key.js';
+
+export interface RunningAudit {
+  audit: AuditLog;
+  integrator: AuditIntegrator;
+  log: AuditLogStore;
+  key: AuditKey;
+  close(): Promise<void>;
+}
+
+/**
+ * Refuses a key other than the one recorded for this log: checkpoints signed by two keys would
+ * look like a second log to every client and witness. Rotating the key is a deliberate act
+ * (a new origin), not something a lost or replaced key file should do silently.
+ */
+export async function checkRecordedKey(log: AuditLogStore, key: AuditKey): Promise<void> {
+  const recorded = await log.recordMetaOnce(META_VERIFIER_KEY, key.verifierKey);
+  await log.recordMetaOnce(META_ORIGIN, key.origin);
+  if (recorded !== key.verifierKey) {
+    throw new AuditKeyError(
+      `the audit signing key (${key.verifierKey}) is not the key this log was signed with (${recorded}): ` +
+        'restore the original key (KEYLEDGER_AUDIT_SIGNING_KEY or the data directory\'s audit-signing-key file); ' +
+        'with several instances, set the same KEYLEDGER_AUDIT_SIGNING_KEY on each',
+    );
+  }
+}
+
+export async function startAudit(options: { config: Config; store: EventStore; logger: Logger }): Promise<RunningAudit> {
+  const { config, store, logger } = options;
+  const key = resolveAuditKey({ configured: config.audit.signingKey, origin: config.audit.origin, file: config.audit.keyFile, create: true });
+  const log = await openAuditLogStore(config.database);
+  try {
+    await checkRecordedKey(log, key);
+    const integrator = new AuditIntegrator({ store, log, key, checkpointIntervalMs: config.audit.checkpointIntervalMs, logger });
+    const audit = new AuditLog({ log, key, store, integrator, witnessKeys: config.audit.witnesses });
+    integrator.start();
+    return {
+      audit,
+      integrator,
+      log,
+      key,
+      async close() {
+        await integrator.stop();
+        await log.close();
+      },
+    };
+  } catch (error) {
+    await log.close().catch(() => undefined);
+    throw error;
+  }
+}

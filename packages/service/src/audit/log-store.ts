@@ -1,0 +1,117 @@
+/**
+ * Where the transparency log lives: tables in the event store's own database (the SQLite file or
+ * the PostgreSQL schema), so the tree never strays from the ledger it commits to.
+ *
+ *   kl_audit_leaves       leaf i = the i-th event of the global log: its id, stream, revision, the
+ *                         store checkpoint it was read at, and the salt sealing its private fields
+ *   kl_audit_nodes        every complete subtree (level 0: leaf hashes), written once, never updated
+ *   kl_audit_checkpoints  signed checkpoints (C2SP signed notes), one per tree size
+ *   kl_audit_cosignatures witness cosignature lines, per checkpoint
+ *   kl_audit_meta         the log's origin and verifier key, recorded on first start
+ *
+ * Complete subtrees make every proof one indexed lookup of at most ~2 log2(n) rows (tree.ts plans
+ * the ranges), so proofs cost the same at a million leaves as at ten. A tree size's root is
+ * computed from the same rows (treeRootHash), never stored apart from its signed checkpoint.
+ *
+ * Appends are guarded: appendLeaves writes only if the tree still has the size the caller built
+ * on (SQLite: under the file's write lock; PostgreSQL: under an advisory transaction lock), so
+ * several instances may all try to integrate and exactly one wins each round.
+ *
+ * This module is also the read API other tools use (export, migrate): open it with
+ * openAuditLogStore(config.database) and call treeHead / rootAt / checkpoints / leaves.
+ */
+import type { MerkleNode, MerkleNodeRef, MerkleNodeStore } from '@keyledger/schemas';
+import type { Config } from '../config/config.js';
+import { openPostgresAuditLogStore } from './postgres-log-store.js';
+import { openSqliteAuditLogStore } from './sqlite-log-store.js';
+
+/** A leaf as stored (its hash is the level-0 node). */
+export interface LeafRecord {
+  index: number;
+  eventId: string;
+  stream: string;
+  revision: number;
+  /** The event store checkpoint of this event (backend-specific; not part of the leaf). */
+  eventCheckpoint: string;
+  /** The salt that seals the event's private fields; null when the event has none. */
+  salt: Uint8Array | null;
+  /** The stored leaf hash; undefined when its node row is missing (a damaged log). */
+  leafHash: Uint8Array | undefined;
+}
+
+export type NewLeaf = Omit<LeafRecord, 'index' | 'leafHash'>;
+
+export interface StoredCheckpoint {
+  treeSize: number;
+  rootHash: Uint8Array;
+  /** The signed note, as the log signed it (cosignatures are kept apart). */
+  note: string;
+  signedAt: Date;
+}
+
+export interface StoredCosignature {
+  treeSize: number;
+  /** The witness's key name. */
+  witness: string;
+  keyId: number;
+  /** The whole signature line `— <name> <base64>\n`. */
+  line: string;
+  receivedAt: Date;
+}
+
+export interface TreeHead {
+  size: number;
+  /** The event store checkpoint of the last leaf; undefined for the empty tree. */
+  lastEventCheckpoint: string | undefined;
+}
+
+export interface AuditLogStore extends MerkleNodeStore {
+  readonly backend: 'sqlite' | 'postgres';
+  treeHead(): Promise<TreeHead>;
+  /**
+   * Appends leaves `oldSize..` and the subtrees they complete (extendTree's output, level 0
+   * included), atomically, only if the tree still has `oldSize` leaves. False when another
+   * integrator got there first (nothing written).
+   */
+  appendLeaves(oldSize: number, leaves: readonly NewLeaf[], nodes: readonly MerkleNode[]): Promise<boolean>;
+  getNodes(refs: readonly MerkleNodeRef[]): Promise<Uint8Array[]>;
+  /** Stored nodes of one level from `fromIndex`, in index order (verification walks them). */
+  nodesAtLevel(level: number, fromIndex: number, limit: number): Promise<{ index: number; hash: Uint8Array }[]>;
+  /** The highest level that has a stored node, -1 for none. */
+  maxLevel(): Promise<number>;
+  leafByEventId(eventId: string): Promise<LeafRecord | undefined>;
+  leafByEventCheckpoint(checkpoint: string): Promise<LeafRecord | undefined>;
+  leafAt(index: number): Promise<LeafRecord | undefined>;
+  /** Leaves from `fromIndex`, in index order. */
+  leaves(fromIndex: number, limit: number): Promise<LeafRecord[]>;
+  /** MTH of the first `size` leaves (size <= tree size). */
+  rootAt(size: number): Promise<Uint8Array>;
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  checkpointAt(treeSize: number): Promise<StoredCheckpoint | undefined>;
+  /** Stored checkpoints with tree size > afterSize, ascending. */
+  checkpoints(afterSize: number, limit: number): Promise<StoredCheckpoint[]>;
+  /** Stores a checkpoint only if it is larger than every stored one; true when stored. */
+  saveCheckpoint(checkpoint: StoredCheckpoint): Promise<boolean>;
+  /** Stores a cosignature line unless that witness key already cosigned that size; true when stored. */
+  addCosignature(cosignature: StoredCosignature): Promise<boolean>;
+  cosignatures(treeSize: number): Promise<StoredCosignature[]>;
+  meta(name: string): Promise<string | undefined>;
+  /** Records `value` under `name` unless one is recorded; returns the recorded value. */
+  recordMetaOnce(name: string, value: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const META_ORIGIN = 'origin';
+export const META_VERIFIER_KEY = 'verifier_key';
+
+/** Opens the log tables of the configured database (migrating them if needed). */
+export function openAuditLogStore(database: Config['database']): Promise<AuditLogStore> {
+  return database.kind === 'postgres'
+    ? openPostgresAuditLogStore({ connectionString: database.url, schema: database.schema })
+    : Promise.resolve(openSqliteAuditLogStore({ file: database.file }));
+}
+
+/** A missing subtree is a broken or not-yet-built tree: never guess a hash. */
+export class MissingNodeError extends Error {
+  override name = 'MissingNodeError';
+}
