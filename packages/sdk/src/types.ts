@@ -34,6 +34,12 @@ export type UsageResponse = Schemas['UsageResponse'];
 export type VerifyResponse = Schemas['VerifyResponse'];
 export type VerifyCode = Schemas['VerifyCode'];
 export type KeyStatus = Schemas['KeyStatus'];
+export type AuditPublicKey = Schemas['AuditPublicKey'];
+export type AuditCheckpoint = Schemas['AuditCheckpoint'];
+export type AuditCosignature = Schemas['AuditCosignature'];
+export type InclusionProof = Schemas['InclusionProof'];
+export type ConsistencyProof = Schemas['ConsistencyProof'];
+export type CosignatureSubmission = Schemas['CosignatureSubmission'];
 
 /**
  * `keys.get` answers the key plus its ETag (to pass back as `ifMatch` on a guarded write) and the

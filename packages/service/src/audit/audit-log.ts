@@ -71,7 +71,9 @@ export class AuditLog {
 
   async checkpoint(size?: number): Promise<AuditCheckpoint> {
     const { log } = this.#o;
-    const stored = size === undefined ? await log.latestCheckpoint() : await log.checkpointAt(size);
+    let stored = size === undefined ? await log.latestCheckpoint() : await log.checkpointAt(size);
+    // Right after the first start nothing may be signed yet: sign now rather than answer 503.
+    if (!stored && size === undefined && this.#o.integrator) stored = await this.#o.integrator.signNow();
     if (!stored) throw size === undefined ? unavailable('the log has not signed a checkpoint yet') : notFound(`no checkpoint was signed at tree size ${size}`);
     return this.#present(stored);
   }

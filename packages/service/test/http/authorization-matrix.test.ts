@@ -48,6 +48,12 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/events': 'events:read',
   'GET /v1/events/stream': 'events:read',
   'GET /v1/admin/parked-events': 'admin',
+  'GET /v1/audit/public-key': 'public',
+  'GET /v1/audit/checkpoint': 'audit:read',
+  'POST /v1/audit/checkpoint': 'admin',
+  'GET /v1/audit/proofs/inclusion': 'audit:read',
+  'GET /v1/audit/proofs/consistency': 'audit:read',
+  'POST /v1/audit/cosignatures': 'audit:read',
   // Forward-auth answers any method; two stand for all of them.
   'GET /v1/forward-auth': 'keys:verify',
   'POST /v1/forward-auth/*': 'keys:verify',
