@@ -106,24 +106,32 @@ export class AuditIntegrator {
     return next;
   }
 
+  /**
+   * The loop. Leaves are integrated when a checkpoint is due, not per append: one write
+   * transaction for the leaves and one for the checkpoint per interval, however busy the ledger
+   * (on SQLite every write transaction is an fsync that appends would otherwise wait behind).
+   * An append therefore waits at most about one interval, plus the time to integrate, for a
+   * signed checkpoint that covers it; after an idle spell, the first append is signed at once.
+   */
   async #run(signal: AbortSignal): Promise<void> {
-    const { store, logger } = this.#options;
+    const { store, log, logger } = this.#options;
     let failures = 0;
     while (!signal.aborted) {
       try {
+        const wait = this.#lastSignedAt + this.#intervalMs - Date.now();
+        if (wait > 0) await sleep(wait, signal);
+        if (signal.aborted) break;
         const size = await this.integrate();
-        const latest = await this.#options.log.latestCheckpoint();
+        const latest = await log.latestCheckpoint();
         if (latest === undefined || latest.treeSize < size) {
-          const wait = this.#lastSignedAt + this.#intervalMs - Date.now();
-          if (wait > 0) await sleep(wait, signal);
-          else await this.#serial(() => this.#sign());
-          failures = 0;
-          continue;
+          await this.#serial(() => this.#sign());
+        } else {
+          // Nothing new since the last checkpoint: wait for the next append.
+          this.#notify(latest.treeSize);
+          const head = await log.treeHead();
+          await store.waitForEvents(head.lastEventCheckpoint, { signal, timeoutMs: Math.max(this.#intervalMs, 1000) });
         }
-        this.#notify(latest.treeSize);
         failures = 0;
-        const head = await this.#options.log.treeHead();
-        await store.waitForEvents(head.lastEventCheckpoint, { signal, timeoutMs: Math.max(this.#intervalMs, 1000) });
       } catch (error) {
         if (signal.aborted) break;
         failures++;
@@ -135,10 +143,11 @@ export class AuditIntegrator {
     this.#waiters.clear();
   }
 
+  /** Integrates what is readable now: full pages until a short one (so it ends under constant load). */
   async #integrateAll(): Promise<number> {
     for (;;) {
       const { added, size } = await this.#integrateBatch();
-      if (added === 0) return size;
+      if (added < this.#batchSize) return size;
     }
   }
 
