@@ -10,6 +10,9 @@
  */
 import {
   extendTree,
+  treeRootHash,
+  type MerkleNode,
+  type MerkleNodeStore,
   leafHashOfPublicView,
   newSealSalt,
   sealEvent,
@@ -116,20 +119,25 @@ export class AuditIntegrator {
   async #run(signal: AbortSignal): Promise<void> {
     const { store, log, logger } = this.#options;
     let failures = 0;
+    let behind = false;
     while (!signal.aborted) {
       try {
         const wait = this.#lastSignedAt + this.#intervalMs - Date.now();
-        if (wait > 0) await sleep(wait, signal);
+        if (wait > 0 && !behind) await sleep(wait, signal);
         if (signal.aborted) break;
-        const size = await this.integrate();
-        const latest = await log.latestCheckpoint();
-        if (latest === undefined || latest.treeSize < size) {
-          await this.#serial(() => this.#sign());
-        } else {
-          // Nothing new since the last checkpoint: wait for the next append.
-          this.#notify(latest.treeSize);
-          const head = await log.treeHead();
-          await store.waitForEvents(head.lastEventCheckpoint, { signal, timeoutMs: Math.max(this.#intervalMs, 1000) });
+        // Leaves and their checkpoint in one write transaction: one fsync per interval on SQLite.
+        const { added, size } = await this.#serial(() => this.#integrateBatch(true));
+        behind = added === this.#batchSize;
+        if (added === 0) {
+          const latest = await log.latestCheckpoint();
+          if (latest === undefined || latest.treeSize < size) {
+            await this.#serial(() => this.#sign());
+          } else {
+            // Nothing new since the last checkpoint: wait for the next append.
+            this.#notify(latest.treeSize);
+            const head = await log.treeHead();
+            await store.waitForEvents(head.lastEventCheckpoint, { signal, timeoutMs: Math.max(this.#intervalMs, 1000) });
+          }
         }
         failures = 0;
       } catch (error) {
@@ -146,14 +154,17 @@ export class AuditIntegrator {
   /** Integrates what is readable now: full pages until a short one (so it ends under constant load). */
   async #integrateAll(): Promise<number> {
     for (;;) {
-      const { added, size } = await this.#integrateBatch();
+      const { added, size } = await this.#integrateBatch(false);
       if (added < this.#batchSize) return size;
     }
   }
 
-  /** One round: the next page of events after the tree head, appended if nobody else did. */
-  async #integrateBatch(): Promise<{ added: number; size: number }> {
-    const { store, log } = this.#options;
+  /**
+   * One round: the next page of events after the tree head, appended if nobody else did; with
+   * `sign`, the checkpoint of the new size is signed and stored in the same transaction.
+   */
+  async #integrateBatch(sign: boolean): Promise<{ added: number; size: number }> {
+    const { store, log, key } = this.#options;
     for (;;) {
       const head = await log.treeHead();
       const page = await store.readAll({ ...(head.lastEventCheckpoint !== undefined ? { after: head.lastEventCheckpoint } : {}), maxCount: this.#batchSize });
@@ -166,7 +177,20 @@ export class AuditIntegrator {
         hashes.push(hash);
       }
       const nodes = await extendTree(log, head.size, hashes);
-      if (await log.appendLeaves(head.size, leaves, nodes)) return { added: leaves.length, size: head.size + leaves.length };
+      const size = head.size + leaves.length;
+      let checkpoint: StoredCheckpoint | undefined;
+      if (sign) {
+        const rootHash = await treeRootHash(withNewNodes(log, nodes), size);
+        const note = signCheckpoint({ origin: key.origin, treeSize: size, rootHash }, key.signer);
+        checkpoint = { treeSize: size, rootHash, note, signedAt: (this.#options.now ?? (() => new Date()))() };
+      }
+      if (await log.appendLeaves(head.size, leaves, nodes, checkpoint)) {
+        if (checkpoint) {
+          this.#lastSignedAt = Date.now();
+          this.#notify(size);
+        }
+        return { added: leaves.length, size };
+      }
       // Another instance appended first: start again from its head.
     }
   }
@@ -212,4 +236,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** The log's nodes plus the ones about to be written with them (to sign the new root in the same transaction). */
+function withNewNodes(log: MerkleNodeStore, nodes: readonly MerkleNode[]): MerkleNodeStore {
+  const added = new Map(nodes.map((node) => [`${node.level}/${node.index}`, node.hash]));
+  return {
+    async getNodes(refs) {
+      const missing = refs.filter((ref) => !added.has(`${ref.level}/${ref.index}`));
+      const fetched = missing.length === 0 ? [] : await log.getNodes(missing);
+      let next = 0;
+      return refs.map((ref) => added.get(`${ref.level}/${ref.index}`) ?? (fetched[next++] as Uint8Array));
+    },
+  };
 }

@@ -70,10 +70,11 @@ export interface AuditLogStore extends MerkleNodeStore {
   treeHead(): Promise<TreeHead>;
   /**
    * Appends leaves `oldSize..` and the subtrees they complete (extendTree's output, level 0
-   * included), atomically, only if the tree still has `oldSize` leaves. False when another
-   * integrator got there first (nothing written).
+   * included), atomically, only if the tree still has `oldSize` leaves; with `checkpoint` (of
+   * the new size), stores it in the same transaction. False when another integrator got there
+   * first (nothing written).
    */
-  appendLeaves(oldSize: number, leaves: readonly NewLeaf[], nodes: readonly MerkleNode[]): Promise<boolean>;
+  appendLeaves(oldSize: number, leaves: readonly NewLeaf[], nodes: readonly MerkleNode[], checkpoint?: StoredCheckpoint): Promise<boolean>;
   getNodes(refs: readonly MerkleNodeRef[]): Promise<Uint8Array[]>;
   /** Stored nodes of one level from `fromIndex`, in index order (verification walks them). */
   nodesAtLevel(level: number, fromIndex: number, limit: number): Promise<{ index: number; hash: Uint8Array }[]>;

@@ -94,6 +94,20 @@ export async function openPostgresAuditLogStore(options: { connectionString: str
     return row ? Number(row.leaf_index) + 1 : 0;
   }
 
+  /** Inside the locked transaction: stores the checkpoint only if larger than every stored one. */
+  async function insertCheckpoint(client: pg.PoolClient, checkpoint: StoredCheckpoint): Promise<boolean> {
+    const max = await client.query<{ max: string | null }>(`select max(tree_size) as max from ${s}.kl_audit_checkpoints`);
+    const stored = max.rows[0]?.max;
+    if (stored !== null && stored !== undefined && Number(stored) >= checkpoint.treeSize) return false;
+    await client.query(`insert into ${s}.kl_audit_checkpoints (tree_size, root_hash, note, signed_at) values ($1, $2, $3, $4)`, [
+      checkpoint.treeSize,
+      buffer(checkpoint.rootHash),
+      checkpoint.note,
+      checkpoint.signedAt,
+    ]);
+    return true;
+  }
+
   async function getNodes(refs: readonly MerkleNodeRef[]): Promise<Uint8Array[]> {
     if (refs.length === 0) return [];
     const result = await pool.query<{ level: number; node_index: string; hash: Buffer }>(
@@ -118,7 +132,7 @@ export async function openPostgresAuditLogStore(options: { connectionString: str
       const row = result.rows[0];
       return row ? { size: Number(row.leaf_index) + 1, lastEventCheckpoint: row.event_checkpoint } : { size: 0, lastEventCheckpoint: undefined };
     },
-    appendLeaves(oldSize: number, leaves: readonly NewLeaf[], nodes: readonly MerkleNode[]) {
+    appendLeaves(oldSize: number, leaves: readonly NewLeaf[], nodes: readonly MerkleNode[], checkpoint?: StoredCheckpoint) {
       return locked(async (client) => {
         if ((await sizeNow(client)) !== oldSize) return false;
         if (leaves.length > 0) {
@@ -141,6 +155,7 @@ export async function openPostgresAuditLogStore(options: { connectionString: str
             [nodes.map((n) => n.level), nodes.map((n) => n.index), nodes.map((n) => buffer(n.hash))],
           );
         }
+        if (checkpoint) await insertCheckpoint(client, checkpoint);
         return true;
       });
     },
@@ -190,18 +205,7 @@ export async function openPostgresAuditLogStore(options: { connectionString: str
       return result.rows.map(toCheckpoint);
     },
     saveCheckpoint(checkpoint: StoredCheckpoint) {
-      return locked(async (client) => {
-        const max = await client.query<{ max: string | null }>(`select max(tree_size) as max from ${s}.kl_audit_checkpoints`);
-        const stored = max.rows[0]?.max;
-        if (stored !== null && stored !== undefined && Number(stored) >= checkpoint.treeSize) return false;
-        await client.query(`insert into ${s}.kl_audit_checkpoints (tree_size, root_hash, note, signed_at) values ($1, $2, $3, $4)`, [
-          checkpoint.treeSize,
-          buffer(checkpoint.rootHash),
-          checkpoint.note,
-          checkpoint.signedAt,
-        ]);
-        return true;
-      });
+      return locked((client) => insertCheckpoint(client, checkpoint));
     },
     async addCosignature(c: StoredCosignature) {
       const result = await pool.query(

@@ -85,19 +85,22 @@ export function openSqliteAuditLogStore(options: { file: string; busyTimeoutMs?:
     return row ? row.leaf_index + 1 : 0;
   };
 
-  const append = db.transaction((oldSize: number, leaves: readonly NewLeaf[], nodes: readonly MerkleNode[]): boolean => {
-    if (sizeNow() !== oldSize) return false;
-    leaves.forEach((leaf, i) => s.insertLeaf.run(oldSize + i, leaf.eventId, leaf.stream, leaf.revision, leaf.eventCheckpoint, leaf.salt ? buffer(leaf.salt) : null));
-    for (const node of nodes) s.insertNode.run(node.level, node.index, buffer(node.hash));
-    return true;
-  });
-
-  const saveCheckpoint = db.transaction((checkpoint: StoredCheckpoint): boolean => {
+  const insertCheckpoint = (checkpoint: StoredCheckpoint): boolean => {
     const max = s.maxCheckpoint.get() as number | null;
     if (max !== null && max >= checkpoint.treeSize) return false;
     s.insertCheckpoint.run(checkpoint.treeSize, buffer(checkpoint.rootHash), checkpoint.note, checkpoint.signedAt.getTime());
     return true;
+  };
+
+  const append = db.transaction((oldSize: number, leaves: readonly NewLeaf[], nodes: readonly MerkleNode[], checkpoint: StoredCheckpoint | undefined): boolean => {
+    if (sizeNow() !== oldSize) return false;
+    leaves.forEach((leaf, i) => s.insertLeaf.run(oldSize + i, leaf.eventId, leaf.stream, leaf.revision, leaf.eventCheckpoint, leaf.salt ? buffer(leaf.salt) : null));
+    for (const node of nodes) s.insertNode.run(node.level, node.index, buffer(node.hash));
+    if (checkpoint) insertCheckpoint(checkpoint);
+    return true;
   });
+
+  const saveCheckpoint = db.transaction(insertCheckpoint);
 
   const getNodes = (refs: readonly MerkleNodeRef[]): Uint8Array[] =>
     refs.map(({ level, index }) => {
@@ -112,8 +115,8 @@ export function openSqliteAuditLogStore(options: { file: string; busyTimeoutMs?:
       const row = s.head.get() as { leaf_index: number; event_checkpoint: string } | undefined;
       return row ? { size: row.leaf_index + 1, lastEventCheckpoint: row.event_checkpoint } : { size: 0, lastEventCheckpoint: undefined };
     },
-    async appendLeaves(oldSize, leaves, nodes) {
-      return append.immediate(oldSize, leaves, nodes);
+    async appendLeaves(oldSize, leaves, nodes, checkpoint) {
+      return append.immediate(oldSize, leaves, nodes, checkpoint);
     },
     async getNodes(refs) {
       return getNodes(refs);
