@@ -13,8 +13,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SERVICE_ENTRY, startService, type ServiceProcess } from './support/service-process.js';
 import { createSchema, DATABASE_URL, skipWithoutPostgres } from './support/services.js';
 
+/** The slice of better-sqlite3 used here (this package does not depend on it or its types). */
+type SqliteDriver = new (file: string) => {
+  prepare(sql: string): { run(...params: unknown[]): unknown; pluck(): { get(...params: unknown[]): unknown } };
+  exec(sql: string): void;
+  close(): void;
+};
 // The service's own SQLite driver, to tamper with its file as an attacker on the host would.
-const Database = createRequire(new URL('../packages/service/package.json', import.meta.url))('better-sqlite3') as typeof import('better-sqlite3');
+const Database = createRequire(new URL('../packages/service/package.json', import.meta.url))('better-sqlite3') as SqliteDriver;
 
 const work = mkdtempSync(join(tmpdir(), 'keyledger-audit-e2e-'));
 const running: ServiceProcess[] = [];

@@ -16,7 +16,13 @@ import { createLogger } from '../../../service/src/logging.js';
 import { eventually } from '../../../../test/support/eventually.js';
 import { makeTestKey } from '../../../../test/support/service-process.js';
 
-const Database = createRequire(new URL('../../../service/package.json', import.meta.url))('better-sqlite3') as typeof import('better-sqlite3');
+/** The slice of better-sqlite3 used here (this package does not depend on it or its types). */
+type SqliteDriver = new (file: string) => {
+  prepare(sql: string): { run(...params: unknown[]): unknown; pluck(): { get(...params: unknown[]): unknown } };
+  exec(sql: string): void;
+  close(): void;
+};
+const Database = createRequire(new URL('../../../service/package.json', import.meta.url))('better-sqlite3') as SqliteDriver;
 
 let service: Keyledger;
 let dataDir: string;
