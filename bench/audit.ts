@@ -5,7 +5,8 @@
  *
  *   npx tsx bench/audit.ts [--backends sqlite,postgres] [--seconds 3] [--rounds 6] [--leaves 1000000]
  *
- *  1. Append throughput, with the integrator running (default cadence, 500 ms) and without, in
+ *  1. Append throughput, with the integrator running as the service runs it (PostgreSQL: in its
+ *     worker thread; SQLite: in the appending thread; default cadence 500 ms) and without, in
  *     alternating rounds of the same run on the same store: KeyIssued events (the ones with a
  *     sealed digest, the costliest leaves), 8 concurrent appenders, one stream each append.
  *  2. Append -> inclusion in a signed checkpoint: every 20th append of the "with" rounds is timed
@@ -35,6 +36,8 @@ import {
   verifyInclusion,
 } from '@keyledger/schemas';
 import { AuditIntegrator } from '../packages/service/src/audit/integrator.js';
+// The service runs the integrator in a worker thread, from the built code (pnpm bench builds first).
+import { WorkerIntegration } from '../packages/service/dist/audit/worker-integration.js';
 import type { AuditLogStore } from '../packages/service/src/audit/log-store.js';
 import { openPostgresAuditLogStore } from '../packages/service/src/audit/postgres-log-store.js';
 import { auditKeyFromSignerKey } from '../packages/service/src/audit/signing-key.js';
@@ -61,6 +64,8 @@ const key = auditKeyFromSignerKey(generateNoteKeyPair('bench.keyledger/audit').s
 
 interface Opened {
   store: EventStore;
+  file?: string;
+  url?: string;
   openLog(): Promise<AuditLogStore>;
   close(): Promise<void>;
 }
@@ -70,12 +75,13 @@ async function open(backend: 'sqlite' | 'postgres'): Promise<Opened> {
     const dir = mkdtempSync(join(tmpdir(), 'kl-bench-audit-'));
     const file = join(dir, 'keyledger.db');
     const store = await openSqliteEventStore({ file });
-    return { store, openLog: async () => openSqliteAuditLogStore({ file }), close: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
+    return { store, file, openLog: async () => openSqliteAuditLogStore({ file }), close: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
   }
   const db: ScratchDatabase = await createScratchDatabase(PG_ADMIN, 'kl_bench_audit');
   const store = await openPostgresEventStore({ connectionString: db.connectionString, schema: 'public', poolSize: CONCURRENCY + 2 });
   return {
     store,
+    url: db.connectionString,
     openLog: () => openPostgresAuditLogStore({ connectionString: db.connectionString, schema: 'public' }),
     close: async () => {
       await store.close();
@@ -191,11 +197,23 @@ async function appendBench(backend: 'sqlite' | 'postgres'): Promise<Omit<Backend
   try {
     await appendFor(opened.store, 1000); // warm-up, before the log exists
     // The log catches up with the warm-up before the first measured round.
-    const integrator = new AuditIntegrator({ store: opened.store, log, key });
-    await integrator.integrate();
+    await new AuditIntegrator({ store: opened.store, log, key }).integrate();
+    const database =
+      backend === 'sqlite'
+        ? { kind: 'sqlite' as const, file: opened.file as string, synchronous: 'FULL' as const }
+        : { kind: 'postgres' as const, url: opened.url as string, schema: 'public' };
+    // As the service runs it: PostgreSQL in a worker thread, SQLite in this one (audit/index.ts says why).
+    const newIntegrator = () =>
+      backend === 'postgres'
+        ? new WorkerIntegration({ data: { database, signerKey: key.signerKey, checkpointIntervalMs: 500 }, log, logger: console as never })
+        : new AuditIntegrator({ store: opened.store, log, key, checkpointIntervalMs: 500 });
+    let integrator: { start(): void; stop(): Promise<void>; signNow(): Promise<unknown> } = newIntegrator();
     const measureWithout = async () => without.push((await appendFor(opened.store, SECONDS * 1000)).perSecond);
     const measureWith = async () => {
+      integrator = newIntegrator();
       integrator.start();
+      // The worker is up (its connections open) before the clock starts: the service starts it once.
+      await integrator.signNow();
       const run = await appendFor(opened.store, SECONDS * 1000);
       withLog.push(run.perSecond);
       loadSamples.push(...run.samples);
@@ -215,7 +233,9 @@ async function appendBench(backend: 'sqlite' | 'postgres'): Promise<Omit<Backend
       console.error(`${backend} round ${round + 1}: ${Math.round(without[round]!)} appends/s without the log, ${Math.round(withLog[round]!)} with`);
     }
     // Light, steady traffic at the default cadence.
+    integrator = newIntegrator();
     integrator.start();
+    await integrator.signNow();
     const light: Sample[] = [];
     for (let i = 0; i < 100; i++) {
       const { stream, event } = keyIssued();

@@ -28,7 +28,7 @@ import {
 } from '@keyledger/schemas';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../app/errors.js';
 import type { EventStore } from '../store/port.js';
-import type { AuditIntegrator } from './integrator.js';
+import type { Integration } from './integrator.js';
 import type { AuditLogStore, StoredCheckpoint } from './log-store.js';
 import type { AuditKey } from './signing-key.js';
 
@@ -40,7 +40,7 @@ export interface AuditLogOptions {
   log: AuditLogStore;
   key: AuditKey;
   store: EventStore;
-  integrator?: AuditIntegrator;
+  integrator?: Integration;
   /** Witness verifier keys (type 0x04) accepted; empty: any verifying cosignature. */
   witnessKeys?: readonly string[];
 }
@@ -60,7 +60,7 @@ export class AuditLog {
     return this.#o.log;
   }
 
-  get integrator(): AuditIntegrator | undefined {
+  get integrator(): Integration | undefined {
     return this.#o.integrator;
   }
 

@@ -6,19 +6,20 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { EventStore } from '../store/port.js';
 import { AuditLog } from './audit-log.js';
-import { AuditIntegrator } from './integrator.js';
+import { AuditIntegrator, type Integration } from './integrator.js';
 import { META_ORIGIN, META_VERIFIER_KEY, openAuditLogStore, type AuditLogStore } from './log-store.js';
 import { AuditKeyError, resolveAuditKey, type AuditKey } from './signing-key.js';
+import { WORKER_AVAILABLE, WorkerIntegration } from './worker-integration.js';
 
 export { AuditLog } from './audit-log.js';
-export { AuditIntegrator, leafOf } from './integrator.js';
+export { AuditIntegrator, leafOf, type Integration } from './integrator.js';
 export * from './log-store.js';
 export { AuditKeyError, auditKeyFromSignerKey, resolveAuditKey } from './signing-key.js';
 export type { AuditKey } from './signing-key.js';
 
 export interface RunningAudit {
   audit: AuditLog;
-  integrator: AuditIntegrator;
+  integrator: Integration;
   log: AuditLogStore;
   key: AuditKey;
   close(): Promise<void>;
@@ -41,13 +42,20 @@ export async function checkRecordedKey(log: AuditLogStore, key: AuditKey): Promi
   }
 }
 
-export async function startAudit(options: { config: Config; store: EventStore; logger: Logger }): Promise<RunningAudit> {
+export async function startAudit(options: { config: Config; store: EventStore; logger: Logger; inThread?: boolean }): Promise<RunningAudit> {
   const { config, store, logger } = options;
   const key = resolveAuditKey({ configured: config.audit.signingKey, origin: config.audit.origin, file: config.audit.keyFile, create: true });
   const log = await openAuditLogStore(config.database);
   try {
     await checkRecordedKey(log, key);
-    const integrator = new AuditIntegrator({ store, log, key, checkpointIntervalMs: config.audit.checkpointIntervalMs, logger });
+    // PostgreSQL: off the request thread when the built worker exists (see worker-integration.ts).
+    // SQLite: in this thread. The file has one write lock; a writer in another thread would
+    // fight the appends for it through SQLite's busy-wait backoff (seconds of delay under load),
+    // while writes made here simply take turns with them.
+    const integrator: Integration =
+      WORKER_AVAILABLE && !options.inThread && config.database.kind === 'postgres'
+        ? new WorkerIntegration({ data: { database: config.database, signerKey: key.signerKey, checkpointIntervalMs: config.audit.checkpointIntervalMs }, log, logger })
+        : new AuditIntegrator({ store, log, key, checkpointIntervalMs: config.audit.checkpointIntervalMs, logger });
     const audit = new AuditLog({ log, key, store, integrator, witnessKeys: config.audit.witnesses });
     integrator.start();
     return {

@@ -52,7 +52,15 @@ export function leafOf(event: RecordedEvent, salt: Uint8Array | undefined): { le
   };
 }
 
-export class AuditIntegrator {
+/** What the service needs of an integrator, in this thread (AuditIntegrator) or a worker (worker-integration.ts). */
+export interface Integration {
+  start(): void;
+  stop(): Promise<void>;
+  /** Integrates what is readable, then signs a checkpoint if the tree grew since the last one. */
+  signNow(): Promise<StoredCheckpoint | undefined>;
+}
+
+export class AuditIntegrator implements Integration {
   readonly #options: IntegratorOptions;
   readonly #intervalMs: number;
   readonly #batchSize: number;

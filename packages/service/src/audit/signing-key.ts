@@ -24,6 +24,8 @@ import { SECRET_FILE_MODE, writeSecretFile } from '../app/secret-file.js';
 
 export interface AuditKey {
   origin: string;
+  /** The secret `PRIVATE+KEY+...` string (handed to the integrator's worker thread; never logged). */
+  signerKey: string;
   signer: NoteSigner;
   verifier: NoteVerifier;
   /** `<origin>+<hex id>+<base64>`: public, what clients and witnesses pin. */
@@ -43,7 +45,7 @@ export function auditKeyFromSignerKey(signerKey: string, where: string): AuditKe
     const decoded = decodeSignerKey(signerKey.trim());
     const signer = noteSignerFromKey(signerKey.trim());
     const { verifierKey } = noteKeyPairFromSeed(decoded.name, decoded.key, decoded.type);
-    return { origin: decoded.name, signer, verifier: noteVerifierFromKey(verifierKey), verifierKey, keyIdHex: keyIdHex(decoded.keyId) };
+    return { origin: decoded.name, signerKey: signerKey.trim(), signer, verifier: noteVerifierFromKey(verifierKey), verifierKey, keyIdHex: keyIdHex(decoded.keyId) };
   } catch (error) {
     if (error instanceof NoteError) throw new AuditKeyError(`${where} is not an audit signing key (PRIVATE+KEY+<origin>+<id>+<base64>): ${error.message}`);
     throw error;
