@@ -281,10 +281,10 @@ async function proofBench(backend: 'sqlite' | 'postgres'): Promise<BackendResult
       const hashes = Array.from({ length: count }, () => new Uint8Array(randomBytes(32)));
       const nodesBefore = tree.size;
       tree.appendLeafHashes(hashes);
-      // The same rows the integrator writes: leaves and every subtree they complete.
+      // The same rows the integrator writes: leaves and the stored subtrees they complete.
       const { extendTree } = await import('@keyledger/schemas');
       const nodes = await extendTree(log, nodesBefore, hashes);
-      const leaves = hashes.map((_, i) => ({ eventId: randomUUID(), stream: `s-${from + i}`, revision: 0, eventCheckpoint: `bench-${from + i}`, salt: null }));
+      const leaves = hashes.map((leafHash, i) => ({ eventId: randomUUID(), stream: `s-${from + i}`, revision: 0, eventCheckpoint: `bench-${from + i}`, salt: null, leafHash }));
       if (!(await log.appendLeaves(nodesBefore, leaves, nodes))) throw new Error('append lost');
     }
     const buildSeconds = (performance.now() - buildStarted) / 1000;

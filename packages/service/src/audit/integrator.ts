@@ -46,9 +46,10 @@ export function leafOf(event: RecordedEvent, salt: Uint8Array | undefined): { le
   const loggable: LoggableEvent = { id: event.id, stream: event.stream, revision: event.revision, type: event.type, data: event.data, metadata: event.metadata };
   const chosen = salt ?? newSealSalt();
   const view = sealEvent(loggable, { salt: chosen });
+  const hash = leafHashOfPublicView(view);
   return {
-    leaf: { eventId: event.id, stream: event.stream, revision: event.revision, eventCheckpoint: event.checkpoint, salt: view.sealed ? chosen : null },
-    hash: leafHashOfPublicView(view),
+    leaf: { eventId: event.id, stream: event.stream, revision: event.revision, eventCheckpoint: event.checkpoint, salt: view.sealed ? chosen : null, leafHash: hash },
+    hash,
   };
 }
 

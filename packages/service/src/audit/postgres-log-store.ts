@@ -1,15 +1,16 @@
 /**
  * The transparency log's tables in the ledger's PostgreSQL schema, on a small pool of its own.
- * Writes take one advisory transaction lock per schema, so instances sharing the database append
- * leaves and checkpoints one at a time; the size check under that lock makes the loser's round
- * a no-op instead of a fork.
+ * Instances sharing the database may all integrate: leaves are appended by one statement guarded
+ * by the leaf index primary key (see appendLeaves), so one instance wins each round and the
+ * loser's round writes nothing instead of forking the tree. Checkpoints stored on their own take
+ * an advisory transaction lock, so "larger than every stored one" is checked and written at once.
  */
 import { createHash } from 'node:crypto';
 import { treeRootHash, type MerkleNode, type MerkleNodeRef } from '@keyledger/schemas';
 import pg from 'pg';
 import { runMigrations } from '../store/postgres/migrations.js';
 import { schemaNames } from '../store/postgres/naming.js';
-import { type AuditLogStore, type LeafRecord, MissingNodeError, type NewLeaf, type StoredCheckpoint, type StoredCosignature } from './log-store.js';
+import { type AuditLogStore, type LeafRecord, LOWEST_STORED_LEVEL, type NewLeaf, resolveNodes, type StoredCheckpoint, type StoredCosignature } from './log-store.js';
 
 interface LeafRow {
   leaf_index: string;
@@ -18,7 +19,7 @@ interface LeafRow {
   stream_revision: string;
   event_checkpoint: string;
   salt: Buffer | null;
-  hash: Buffer | null;
+  leaf_hash: Buffer;
 }
 
 interface CheckpointRow {
@@ -39,7 +40,7 @@ function toLeaf(row: LeafRow): LeafRecord {
     revision: Number(row.stream_revision),
     eventCheckpoint: row.event_checkpoint,
     salt: row.salt ? bytes(row.salt) : null,
-    leafHash: row.hash ? bytes(row.hash) : undefined,
+    leafHash: bytes(row.leaf_hash),
   };
 }
 
@@ -66,8 +67,8 @@ export async function openPostgresAuditLogStore(options: { connectionString: str
     throw error;
   }
 
-  const leafSelect = `select l.leaf_index, l.event_id::text as event_id, l.stream_id, l.stream_revision, l.event_checkpoint, l.salt, n.hash
-    from ${s}.kl_audit_leaves l left join ${s}.kl_audit_nodes n on n.level = 0 and n.node_index = l.leaf_index`;
+  const leafSelect = `select l.leaf_index, l.event_id::text as event_id, l.stream_id, l.stream_revision, l.event_checkpoint, l.salt, l.leaf_hash
+    from ${s}.kl_audit_leaves l`;
 
   /** Runs `work` in a transaction holding the log's write lock. */
   async function locked<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -88,12 +89,6 @@ export async function openPostgresAuditLogStore(options: { connectionString: str
     }
   }
 
-  async function sizeNow(client: pg.PoolClient | pg.Pool): Promise<number> {
-    const result = await client.query<{ leaf_index: string }>(`select leaf_index from ${s}.kl_audit_leaves order by leaf_index desc limit 1`);
-    const row = result.rows[0];
-    return row ? Number(row.leaf_index) + 1 : 0;
-  }
-
   /** Inside the locked transaction: stores the checkpoint only if larger than every stored one. */
   async function insertCheckpoint(client: pg.PoolClient, checkpoint: StoredCheckpoint): Promise<boolean> {
     const max = await client.query<{ max: string | null }>(`select max(tree_size) as max from ${s}.kl_audit_checkpoints`);
@@ -110,17 +105,25 @@ export async function openPostgresAuditLogStore(options: { connectionString: str
 
   async function getNodes(refs: readonly MerkleNodeRef[]): Promise<Uint8Array[]> {
     if (refs.length === 0) return [];
-    const result = await pool.query<{ level: number; node_index: string; hash: Buffer }>(
-      `select n.level, n.node_index, n.hash from ${s}.kl_audit_nodes n
-       join unnest($1::smallint[], $2::bigint[]) as r(level, node_index) on n.level = r.level and n.node_index = r.node_index`,
-      [refs.map((r) => r.level), refs.map((r) => r.index)],
+    return resolveNodes(
+      refs,
+      async (high) => {
+        const result = await pool.query<{ level: number; node_index: string; hash: Buffer }>(
+          `select n.level, n.node_index, n.hash from ${s}.kl_audit_nodes n
+           join unnest($1::smallint[], $2::bigint[]) as r(level, node_index) on n.level = r.level and n.node_index = r.node_index`,
+          [high.map((r) => r.level), high.map((r) => r.index)],
+        );
+        return new Map(result.rows.map((row) => [`${row.level}/${row.node_index}`, bytes(row.hash)]));
+      },
+      async (ranges) => {
+        const indexes = ranges.flatMap(([from, to]) => Array.from({ length: to - from }, (_, i) => from + i));
+        const result = await pool.query<{ leaf_index: string; leaf_hash: Buffer }>(
+          `select leaf_index, leaf_hash from ${s}.kl_audit_leaves where leaf_index = any($1::bigint[])`,
+          [indexes],
+        );
+        return new Map(result.rows.map((row) => [Number(row.leaf_index), bytes(row.leaf_hash)]));
+      },
     );
-    const found = new Map(result.rows.map((row) => [`${row.level}/${row.node_index}`, row.hash]));
-    return refs.map(({ level, index }) => {
-      const hash = found.get(`${level}/${index}`);
-      if (!hash) throw new MissingNodeError(`the log has no subtree (${level}, ${index})`);
-      return bytes(hash);
-    });
   }
 
   return {
@@ -132,32 +135,53 @@ export async function openPostgresAuditLogStore(options: { connectionString: str
       const row = result.rows[0];
       return row ? { size: Number(row.leaf_index) + 1, lastEventCheckpoint: row.event_checkpoint } : { size: 0, lastEventCheckpoint: undefined };
     },
-    appendLeaves(oldSize: number, leaves: readonly NewLeaf[], nodes: readonly MerkleNode[], checkpoint?: StoredCheckpoint) {
-      return locked(async (client) => {
-        if ((await sizeNow(client)) !== oldSize) return false;
-        if (leaves.length > 0) {
-          await client.query(
-            `insert into ${s}.kl_audit_leaves (leaf_index, event_id, stream_id, stream_revision, event_checkpoint, salt)
-             select * from unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::bytea[])`,
-            [
-              leaves.map((_, i) => oldSize + i),
-              leaves.map((l) => l.eventId),
-              leaves.map((l) => l.stream),
-              leaves.map((l) => l.revision),
-              leaves.map((l) => l.eventCheckpoint),
-              leaves.map((l) => (l.salt ? buffer(l.salt) : null)),
-            ],
-          );
-        }
-        if (nodes.length > 0) {
-          await client.query(
-            `insert into ${s}.kl_audit_nodes (level, node_index, hash) select * from unnest($1::smallint[], $2::bigint[], $3::bytea[])`,
-            [nodes.map((n) => n.level), nodes.map((n) => n.index), nodes.map((n) => buffer(n.hash))],
-          );
-        }
-        if (checkpoint) await insertCheckpoint(client, checkpoint);
+    /**
+     * One statement, one round trip: the leaves, their subtrees and the checkpoint commit
+     * together or not at all. The guard is the leaf index primary key (and the event id's unique
+     * index): an integrator that built on a stale head collides with the leaves another one wrote
+     * and writes nothing (a unique violation, answered as false). Concurrent checkpoints of
+     * different sizes are both kept: they are of one tree.
+     */
+    async appendLeaves(oldSize: number, leaves: readonly NewLeaf[], nodes: readonly MerkleNode[], checkpoint?: StoredCheckpoint) {
+      const kept = nodes.filter((n) => n.level >= LOWEST_STORED_LEVEL);
+      try {
+        await pool.query(
+          `with new_leaves as (
+             insert into ${s}.kl_audit_leaves (leaf_index, event_id, stream_id, stream_revision, event_checkpoint, salt, leaf_hash)
+             select * from unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::bytea[])
+             returning 1
+           ), new_nodes as (
+             insert into ${s}.kl_audit_nodes (level, node_index, hash) select * from unnest($8::smallint[], $9::bigint[], $10::bytea[])
+             returning 1
+           ), new_checkpoint as (
+             insert into ${s}.kl_audit_checkpoints (tree_size, root_hash, note, signed_at)
+             select $11::bigint, $12::bytea, $13::text, $14::timestamptz
+             where $11::bigint is not null and $11::bigint > coalesce((select max(c.tree_size) from ${s}.kl_audit_checkpoints c), -1)
+             returning 1
+           )
+           select (select count(*) from new_leaves) as leaves, (select count(*) from new_nodes) as nodes, (select count(*) from new_checkpoint) as checkpoints`,
+          [
+            leaves.map((_, i) => oldSize + i),
+            leaves.map((l) => l.eventId),
+            leaves.map((l) => l.stream),
+            leaves.map((l) => l.revision),
+            leaves.map((l) => l.eventCheckpoint),
+            leaves.map((l) => (l.salt ? buffer(l.salt) : null)),
+            leaves.map((l) => buffer(l.leafHash)),
+            kept.map((n) => n.level),
+            kept.map((n) => n.index),
+            kept.map((n) => buffer(n.hash)),
+            checkpoint?.treeSize ?? null,
+            checkpoint ? buffer(checkpoint.rootHash) : null,
+            checkpoint?.note ?? null,
+            checkpoint?.signedAt ?? null,
+          ],
+        );
         return true;
-      });
+      } catch (error) {
+        if ((error as { code?: string }).code === '23505') return false;
+        throw error;
+      }
     },
     getNodes,
     async nodesAtLevel(level, fromIndex, limit) {

@@ -5,7 +5,7 @@
 import { treeRootHash, type MerkleNode, type MerkleNodeRef } from '@keyledger/schemas';
 import Database from 'better-sqlite3';
 import { migrate } from '../store/sqlite/schema.js';
-import { type AuditLogStore, type LeafRecord, MissingNodeError, type NewLeaf, type StoredCheckpoint, type StoredCosignature } from './log-store.js';
+import { type AuditLogStore, type LeafRecord, LOWEST_STORED_LEVEL, type NewLeaf, resolveNodes, type StoredCheckpoint, type StoredCosignature } from './log-store.js';
 
 interface LeafRow {
   leaf_index: number;
@@ -14,7 +14,7 @@ interface LeafRow {
   stream_revision: number;
   event_checkpoint: string;
   salt: Buffer | null;
-  hash: Buffer | null;
+  leaf_hash: Buffer;
 }
 
 interface CheckpointRow {
@@ -24,8 +24,7 @@ interface CheckpointRow {
   signed_at: number;
 }
 
-const LEAF_SELECT = `SELECT l.leaf_index, l.event_id, l.stream_id, l.stream_revision, l.event_checkpoint, l.salt, n.hash
-  FROM kl_audit_leaves l LEFT JOIN kl_audit_nodes n ON n.level = 0 AND n.node_index = l.leaf_index`;
+const LEAF_SELECT = 'SELECT l.leaf_index, l.event_id, l.stream_id, l.stream_revision, l.event_checkpoint, l.salt, l.leaf_hash FROM kl_audit_leaves l';
 
 const bytes = (buffer: Buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 const buffer = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -38,7 +37,7 @@ function toLeaf(row: LeafRow): LeafRecord {
     revision: row.stream_revision,
     eventCheckpoint: row.event_checkpoint,
     salt: row.salt ? bytes(row.salt) : null,
-    leafHash: row.hash ? bytes(row.hash) : undefined,
+    leafHash: bytes(row.leaf_hash),
   };
 }
 
@@ -61,7 +60,8 @@ export function openSqliteAuditLogStore(options: { file: string; busyTimeoutMs?:
     node: db.prepare('SELECT hash FROM kl_audit_nodes WHERE level = ? AND node_index = ?').pluck(),
     nodesAtLevel: db.prepare('SELECT node_index AS "index", hash FROM kl_audit_nodes WHERE level = ? AND node_index >= ? ORDER BY node_index LIMIT ?'),
     maxLevel: db.prepare('SELECT max(level) FROM kl_audit_nodes').pluck(),
-    insertLeaf: db.prepare('INSERT INTO kl_audit_leaves (leaf_index, event_id, stream_id, stream_revision, event_checkpoint, salt) VALUES (?, ?, ?, ?, ?, ?)'),
+    insertLeaf: db.prepare('INSERT INTO kl_audit_leaves (leaf_index, event_id, stream_id, stream_revision, event_checkpoint, salt, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    leafHashes: db.prepare('SELECT leaf_index, leaf_hash FROM kl_audit_leaves WHERE leaf_index >= ? AND leaf_index < ?'),
     insertNode: db.prepare('INSERT INTO kl_audit_nodes (level, node_index, hash) VALUES (?, ?, ?)'),
     leafById: db.prepare(`${LEAF_SELECT} WHERE l.event_id = ?`),
     leafByCheckpoint: db.prepare(`${LEAF_SELECT} WHERE l.event_checkpoint = ?`),
@@ -94,20 +94,35 @@ export function openSqliteAuditLogStore(options: { file: string; busyTimeoutMs?:
 
   const append = db.transaction((oldSize: number, leaves: readonly NewLeaf[], nodes: readonly MerkleNode[], checkpoint: StoredCheckpoint | undefined): boolean => {
     if (sizeNow() !== oldSize) return false;
-    leaves.forEach((leaf, i) => s.insertLeaf.run(oldSize + i, leaf.eventId, leaf.stream, leaf.revision, leaf.eventCheckpoint, leaf.salt ? buffer(leaf.salt) : null));
-    for (const node of nodes) s.insertNode.run(node.level, node.index, buffer(node.hash));
+    leaves.forEach((leaf, i) =>
+      s.insertLeaf.run(oldSize + i, leaf.eventId, leaf.stream, leaf.revision, leaf.eventCheckpoint, leaf.salt ? buffer(leaf.salt) : null, buffer(leaf.leafHash)),
+    );
+    for (const node of nodes) if (node.level >= LOWEST_STORED_LEVEL) s.insertNode.run(node.level, node.index, buffer(node.hash));
     if (checkpoint) insertCheckpoint(checkpoint);
     return true;
   });
 
   const saveCheckpoint = db.transaction(insertCheckpoint);
 
-  const getNodes = (refs: readonly MerkleNodeRef[]): Uint8Array[] =>
-    refs.map(({ level, index }) => {
-      const hash = s.node.get(level, index) as Buffer | undefined;
-      if (!hash) throw new MissingNodeError(`the log has no subtree (${level}, ${index})`);
-      return bytes(hash);
-    });
+  const getNodes = (refs: readonly MerkleNodeRef[]): Promise<Uint8Array[]> =>
+    resolveNodes(
+      refs,
+      async (high) => {
+        const found = new Map<string, Uint8Array>();
+        for (const { level, index } of high) {
+          const hash = s.node.get(level, index) as Buffer | undefined;
+          if (hash) found.set(`${level}/${index}`, bytes(hash));
+        }
+        return found;
+      },
+      async (ranges) => {
+        const found = new Map<number, Uint8Array>();
+        for (const [from, to] of ranges) {
+          for (const row of s.leafHashes.all(from, to) as { leaf_index: number; leaf_hash: Buffer }[]) found.set(row.leaf_index, bytes(row.leaf_hash));
+        }
+        return found;
+      },
+    );
 
   const store: AuditLogStore = {
     backend: 'sqlite',
@@ -118,9 +133,7 @@ export function openSqliteAuditLogStore(options: { file: string; busyTimeoutMs?:
     async appendLeaves(oldSize, leaves, nodes, checkpoint) {
       return append.immediate(oldSize, leaves, nodes, checkpoint);
     },
-    async getNodes(refs) {
-      return getNodes(refs);
-    },
+    getNodes,
     async nodesAtLevel(level, fromIndex, limit) {
       return (s.nodesAtLevel.all(level, fromIndex, limit) as { index: number; hash: Buffer }[]).map((row) => ({ index: row.index, hash: bytes(row.hash) }));
     },

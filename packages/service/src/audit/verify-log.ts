@@ -9,7 +9,7 @@
  *     the middle); an event the ledger holds between logged ones, but the log does not, is named;
  *     events whose global order differs from their leaf order are named (a reordered ledger).
  *     Each stream's revisions must run 0, 1, 2, ... without a gap.
- *  3. Every stored tree node is recomputed from the stored leaf hashes.
+ *  3. Every stored tree node is recomputed from the stored leaf hashes (and none may be missing).
  *  4. Every stored checkpoint's signature is checked with the trusted log key, its row with its
  *     note, its root with the stored tree of its size, and each with the next by a consistency
  *     proof. A checkpoint larger than the tree means the log lost its tail.
@@ -32,7 +32,7 @@ import {
 } from '@keyledger/schemas';
 import type { EventStore } from '../store/port.js';
 import { leafOf } from './integrator.js';
-import { META_VERIFIER_KEY, type AuditLogStore, type LeafRecord, type StoredCheckpoint } from './log-store.js';
+import { LOWEST_STORED_LEVEL, META_VERIFIER_KEY, type AuditLogStore, type LeafRecord, type StoredCheckpoint } from './log-store.js';
 
 export type ProblemKind =
   | 'payload-changed'
@@ -159,7 +159,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
         orderOfLeaf[index] = order;
         lastLoggedOrder = order;
         const { hash } = leafOf(event, leaf.salt ?? undefined);
-        if (leaf.leafHash && !bytesEqual(hash, leaf.leafHash)) {
+        if (!bytesEqual(hash, leaf.leafHash)) {
           problems.push({
             kind: 'payload-changed',
             stream: event.stream,
@@ -258,16 +258,12 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     });
   }
 
-  // 3. Nodes, from the stored leaf hashes.
+  // 3. Nodes, from the stored leaf hashes (a missing leaf row counts as a zero hash: already named).
   const tree = new MemoryMerkleTree();
   const zero = new Uint8Array(32);
-  for (let i = 0; i < treeSize; i++) {
-    const leaf = leaves[i];
-    if (leaf && !leaf.leafHash) problems.push({ kind: 'node-missing', leafIndex: i, detail: `leaf ${i}: its leaf hash is missing from the tree` });
-    tree.appendLeafHash(leaf?.leafHash ?? zero);
-  }
-  const maxLevel = await log.maxLevel();
-  for (let level = 1; level <= Math.max(maxLevel, 0); level++) {
+  for (let i = 0; i < treeSize; i++) tree.appendLeafHash(leaves[i]?.leafHash ?? zero);
+  const maxLevel = Math.max(await log.maxLevel(), Math.floor(Math.log2(Math.max(treeSize, 1))));
+  for (let level = LOWEST_STORED_LEVEL; level <= maxLevel; level++) {
     const expected = Math.floor(treeSize / 2 ** level);
     let seen = 0;
     for (let from = 0; ; ) {

@@ -141,6 +141,9 @@ export async function witnessRound(options: { api: WitnessLogApi; stateFile: str
   const grew = !record || decision.record.treeSize > record.treeSize;
   // Record first, cosign after: a crash in between never leaves a cosignature the state does not know.
   if (grew) writeWitnessState(stateFile, { ...pinned, treeSize: decision.record.treeSize, rootHash: encodeBase64(decision.record.rootHash), cosignedAt: new Date().toISOString() });
+  // The log already serves our cosignature of this checkpoint: nothing to hand in again.
+  const served = parseNote(latest.note).signatures.some((sig) => sig.name === identity.signer.name && sig.keyId === identity.signer.keyId);
+  if (!grew && served) return { kind: 'unchanged', treeSize: newSize };
   const line = cosignatureLines(decision.text, [identity.signer]);
   await api.submitCosignature({ treeSize: decision.record.treeSize, witnessKey: identity.verifierKey, signature: line });
   return grew ? { kind: 'cosigned', treeSize: decision.record.treeSize, previousSize: oldSize } : { kind: 'unchanged', treeSize: newSize };

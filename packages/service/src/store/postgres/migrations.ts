@@ -62,7 +62,8 @@ export const MIGRATIONS: readonly Migration[] = [
         stream_id text not null,
         stream_revision bigint not null,
         event_checkpoint text not null unique,
-        salt bytea
+        salt bytea,
+        leaf_hash bytea not null
       );
       create table ${s}.kl_audit_nodes (
         level smallint not null,

@@ -57,9 +57,11 @@ const MIGRATIONS: readonly Migration[] = [
         stream_id TEXT NOT NULL,
         stream_revision INTEGER NOT NULL,
         event_checkpoint TEXT NOT NULL UNIQUE,
-        salt BLOB -- seals the event's private fields into its leaf; NULL when it has none
+        salt BLOB, -- seals the event's private fields into its leaf; NULL when it has none
+        leaf_hash BLOB NOT NULL
       );
-      -- Every complete subtree: level 0 holds leaf hashes. Written once, never updated.
+      -- Complete subtrees of 16 leaves and more (smaller ones are hashed from the leaves when a
+      -- proof needs them). Written once, never updated.
       CREATE TABLE kl_audit_nodes (
         level INTEGER NOT NULL,
         node_index INTEGER NOT NULL,
