@@ -153,6 +153,21 @@ describe.skipIf(skipWithoutPostgres)('audit verify end to end (PostgreSQL)', () 
       expect(ok.code, ok.stdout + ok.stderr).toBe(0);
       const wrong = await cli(['audit', 'verify', '--database-url', DATABASE_URL as string, '--database-schema', schema, '--public-key', 'nope']);
       expect(wrong.code).toBe(2);
+
+      // A second instance with a data directory (so a key) of its own: it serves the log's key,
+      // integrates, and leaves the signing to the key holder.
+      const second = await startService({ rootKey: service.rootKey, env: { KEYLEDGER_DATABASE_URL: DATABASE_URL as string, KEYLEDGER_DATABASE_SCHEMA: schema } });
+      running.push(second);
+      expect(second.output()).toContain('does not hold the audit log');
+      expect((await api(second, 'GET', '/v1/audit/public-key')).verifierKey).toBe(publicKey.verifierKey);
+      await api(second, 'POST', '/v1/keys', { consumerId: 'via-second' });
+      const signed = await api(service, 'POST', '/v1/audit/checkpoint');
+      const seen = await api(second, 'GET', '/v1/audit/checkpoint');
+      expect(seen.treeSize).toBeGreaterThanOrEqual(signed.treeSize);
+      verifyCheckpoint(seen.note, { log: noteVerifierFromKey(publicKey.verifierKey) });
+      const still = await cli(['audit', 'verify', '--database-url', DATABASE_URL as string, '--database-schema', schema, '--public-key', keyFile]);
+      expect(still.code, still.stdout + still.stderr).toBe(0);
+      await second.stop();
       await service.stop();
     } finally {
       await drop();

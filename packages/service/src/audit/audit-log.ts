@@ -18,6 +18,7 @@ import {
   formatSignatureLine,
   keyIdHex,
   NoteError,
+  noteVerifierFromKey,
   parseNote,
   parseSignatureLine,
   proveConsistency,
@@ -39,6 +40,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export interface AuditLogOptions {
   log: AuditLogStore;
   key: AuditKey;
+  /** The log's verifier key as recorded (another instance's, when this one does not hold it); default the key's own. */
+  logVerifierKey?: string;
   store: EventStore;
   integrator?: Integration;
   /** Witness verifier keys (type 0x04) accepted; empty: any verifying cosignature. */
@@ -48,9 +51,13 @@ export interface AuditLogOptions {
 export class AuditLog {
   readonly #o: AuditLogOptions;
   readonly #allowed: Set<string> | undefined;
+  readonly #public: AuditPublicKey;
 
   constructor(options: AuditLogOptions) {
     this.#o = options;
+    const vkey = options.logVerifierKey ?? options.key.verifierKey;
+    const verifier = noteVerifierFromKey(vkey);
+    this.#public = { origin: verifier.name, verifierKey: vkey, keyId: keyIdHex(verifier.keyId), algorithm: 'Ed25519' };
     // Validate configured keys once, at start.
     for (const key of options.witnessKeys ?? []) cosignatureVerifierFromKey(key);
     this.#allowed = options.witnessKeys && options.witnessKeys.length > 0 ? new Set(options.witnessKeys) : undefined;
@@ -65,8 +72,7 @@ export class AuditLog {
   }
 
   publicKey(): AuditPublicKey {
-    const { key } = this.#o;
-    return { origin: key.origin, verifierKey: key.verifierKey, keyId: key.keyIdHex, algorithm: 'Ed25519' };
+    return this.#public;
   }
 
   async checkpoint(size?: number): Promise<AuditCheckpoint> {
@@ -82,7 +88,7 @@ export class AuditLog {
     const cosignatures = await this.#o.log.cosignatures(stored.treeSize);
     const note = cosignatures.length === 0 ? stored.note : `${stored.note}${cosignatures.map((c) => c.line).join('')}`;
     return {
-      origin: this.#o.key.origin,
+      origin: this.#public.origin,
       treeSize: stored.treeSize,
       rootHash: encodeBase64(stored.rootHash),
       note,

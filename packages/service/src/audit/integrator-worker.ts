@@ -15,6 +15,8 @@ export interface IntegratorWorkerData {
   database: Config['database'];
   signerKey: string;
   checkpointIntervalMs: number;
+  /** False: integrate only; the log's key is held by other instances. */
+  signing: boolean;
 }
 
 export type ToWorker = { type: 'signNow'; id: number } | { type: 'stop' };
@@ -42,6 +44,7 @@ const integrator = new AuditIntegrator({
   log,
   key: auditKeyFromSignerKey(data.signerKey, 'the audit signing key'),
   checkpointIntervalMs: data.checkpointIntervalMs,
+  signing: data.signing,
   logger: {
     warn: (object: unknown, message?: string) => post({ type: 'warn', message: `${message ?? ''}: ${String((object as { err?: Error })?.err?.message ?? object)}` }),
     error: (object: unknown, message?: string) => post({ type: 'warn', message: `${message ?? ''}: ${String((object as { err?: Error })?.err?.message ?? object)}` }),

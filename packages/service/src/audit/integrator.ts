@@ -39,6 +39,8 @@ export interface IntegratorOptions {
    */
   saltOf?: (event: RecordedEvent) => Uint8Array | undefined;
   now?: () => Date;
+  /** False: integrate only, never sign (this process does not hold the log's key); default true. */
+  signing?: boolean;
 }
 
 /** A leaf's hash and its row, from a recorded event. */
@@ -135,7 +137,7 @@ export class AuditIntegrator implements Integration {
         if (wait > 0 && !behind) await sleep(wait, signal);
         if (signal.aborted) break;
         // Leaves and their checkpoint in one write transaction: one fsync per interval on SQLite.
-        const { added, size } = await this.#serial(() => this.#integrateBatch(true));
+        const { added, size } = await this.#serial(() => this.#integrateBatch(this.#options.signing !== false));
         behind = added === this.#batchSize;
         if (added === 0) {
           const latest = await log.latestCheckpoint();
@@ -209,7 +211,8 @@ export class AuditIntegrator implements Integration {
     const head = await log.treeHead();
     const latest = await log.latestCheckpoint();
     this.#lastSignedAt = Date.now();
-    if (latest !== undefined && latest.treeSize >= head.size) {
+    if ((latest !== undefined && latest.treeSize >= head.size) || this.#options.signing === false) {
+      if (latest === undefined) return undefined;
       this.#notify(latest.treeSize);
       return latest;
     }

@@ -19,10 +19,11 @@ import {
 } from '@keyledger/schemas';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSchema, DATABASE_URL, skipWithoutPostgres } from '../../../../test/support/services.js';
+import { checkRecordedKey } from '../../src/audit/index.js';
 import { AuditIntegrator, leafOf } from '../../src/audit/integrator.js';
 import type { AuditLogStore } from '../../src/audit/log-store.js';
 import { openPostgresAuditLogStore } from '../../src/audit/postgres-log-store.js';
-import { auditKeyFromSignerKey } from '../../src/audit/signing-key.js';
+import { AuditKeyError, auditKeyFromSignerKey } from '../../src/audit/signing-key.js';
 import { openSqliteAuditLogStore } from '../../src/audit/sqlite-log-store.js';
 import type { EventStore } from '../../src/store/port.js';
 import { openPostgresEventStore } from '../../src/store/postgres/index.js';
@@ -115,22 +116,36 @@ for (const [name, backend] of Object.entries(backends)) {
       }
     });
 
+    it('an instance without the log key integrates but never signs; only a strict (SQLite) start refuses it', async () => {
+      const stranger = auditKeyFromSignerKey(generateNoteKeyPair(key.origin).signerKey, 'stranger');
+      await checkRecordedKey(log, key);
+      await expect(checkRecordedKey(other, stranger)).rejects.toThrow(AuditKeyError);
+      expect(await checkRecordedKey(other, stranger, { strict: false })).toEqual({ canSign: false, verifierKey: key.verifierKey });
+      const before = await log.latestCheckpoint();
+      const follower = new AuditIntegrator({ store: b.store, log: other, key: stranger, signing: false });
+      await b.store.appendToStream('key-follower', [keyRevoked(99)]);
+      expect(await follower.signNow()).toEqual(before);
+      expect((await other.treeHead()).size).toBe(39);
+      // The leaf it integrated is the one the key holder signs next.
+      expect((await new AuditIntegrator({ store: b.store, log, key }).signNow())?.treeSize).toBe(39);
+    });
+
     it('follows new events in the background and signs them within the cadence', async () => {
       const integrator = new AuditIntegrator({ store: b.store, log, key, checkpointIntervalMs: 50 });
       integrator.start();
       try {
         await issueKeys(b.store, 100, 110);
-        await integrator.whenSigned(48);
+        await integrator.whenSigned(49);
         const latest = await log.latestCheckpoint();
-        expect(latest?.treeSize).toBe(48);
+        expect(latest?.treeSize).toBe(49);
         const earlier = await log.checkpointAt(38);
-        const proof = await proveConsistency(log, 38, 48);
-        expect(verifyConsistency({ oldSize: 38, newSize: 48, oldRoot: earlier!.rootHash, newRoot: latest!.rootHash, proof })).toBe(true);
+        const proof = await proveConsistency(log, 38, 49);
+        expect(verifyConsistency({ oldSize: 38, newSize: 49, oldRoot: earlier!.rootHash, newRoot: latest!.rootHash, proof })).toBe(true);
         // Leaves are found by event id and by the event's store checkpoint.
         const events = (await b.store.readAll({ maxCount: 1000 })).events;
         const last = events[events.length - 1]!;
-        expect((await log.leafByEventId(last.id))?.index).toBe(47);
-        expect((await log.leafByEventCheckpoint(last.checkpoint))?.index).toBe(47);
+        expect((await log.leafByEventId(last.id))?.index).toBe(48);
+        expect((await log.leafByEventCheckpoint(last.checkpoint))?.index).toBe(48);
       } finally {
         await integrator.stop();
       }
