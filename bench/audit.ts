@@ -205,7 +205,7 @@ async function appendBench(backend: 'sqlite' | 'postgres'): Promise<Omit<Backend
     // As the service runs it: PostgreSQL in a worker thread, SQLite in this one (audit/index.ts says why).
     const newIntegrator = () =>
       backend === 'postgres'
-        ? new WorkerIntegration({ data: { database, signerKey: key.signerKey, checkpointIntervalMs: 500 }, log, logger: console as never })
+        ? new WorkerIntegration({ data: { database, signerKey: key.signerKey, checkpointIntervalMs: 500, signing: true }, log, logger: console as never })
         : new AuditIntegrator({ store: opened.store, log, key, checkpointIntervalMs: 500 });
     let integrator: { start(): void; stop(): Promise<void>; signNow(): Promise<unknown> } = newIntegrator();
     const measureWithout = async () => without.push((await appendFor(opened.store, SECONDS * 1000)).perSecond);
