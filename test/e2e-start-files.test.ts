@@ -51,10 +51,10 @@ describe('files', () => {
     });
     expect(issued.status).toBe(201);
     const modes = Object.fromEntries(
-      ['', 'keyledger.db', 'keyledger.db-wal', 'keyledger.db-shm', 'server-secret'].map((name) => [name || '.', mode(join(dataDir, name))]),
+      ['', 'keyledger.db', 'keyledger.db-wal', 'keyledger.db-shm', 'server-secret', 'audit-signing-key'].map((name) => [name || '.', mode(join(dataDir, name))]),
     );
     console.log('modes:', Object.entries(modes).map(([name, value]) => `${name} ${value.toString(8)}`).join(', '));
-    expect(modes).toEqual({ '.': 0o700, 'keyledger.db': 0o600, 'keyledger.db-wal': 0o600, 'keyledger.db-shm': 0o600, 'server-secret': 0o600 });
+    expect(modes).toEqual({ '.': 0o700, 'keyledger.db': 0o600, 'keyledger.db-wal': 0o600, 'keyledger.db-shm': 0o600, 'server-secret': 0o600, 'audit-signing-key': 0o600 });
   });
 
   it.each([

@@ -15,3 +15,4 @@ export * from './gateway-refusals.js';
 export * from './checkpoint.js';
 export * from './tlog/index.js';
 export * from './rule-sets.js';
+export * from './api-audit.js';

@@ -31,6 +31,11 @@ import type {
   RegisterConsumerRequest,
   RevisePlanRequest,
   UsageReport,
+  AuditCheckpoint,
+  AuditPublicKey,
+  ConsistencyProof,
+  CosignatureSubmission,
+  InclusionProof,
   EventPage,
   EventsQuery,
   IssuedKey,
@@ -175,6 +180,24 @@ export interface KeyledgerClient {
   leaks: {
     /** POST /v1/leaks: report a key found somewhere public (needs leaks:write). */
     report(body: LeakReportRequest, opts?: CallOptions): Promise<LeakReportResult>;
+  };
+  /**
+   * The transparency log. Verify what these answer offline with verifyCheckpoint, verifyInclusion,
+   * verifyConsistency and leafHashOfPublicView (exported by this package), against a pinned key.
+   */
+  audit: {
+    /** GET /v1/audit/public-key (public): the log's verifier key; pin it out of band. */
+    publicKey(opts?: CallOptions): Promise<AuditPublicKey>;
+    /** GET /v1/audit/checkpoint: the latest signed checkpoint, or the one of `size`. */
+    checkpoint(query?: { size?: number }, opts?: CallOptions): Promise<AuditCheckpoint>;
+    /** POST /v1/audit/checkpoint (admin): integrate and sign now. */
+    signCheckpoint(opts?: CallOptions): Promise<AuditCheckpoint>;
+    /** GET /v1/audit/proofs/inclusion: `event` is an event id or its ledger checkpoint. */
+    inclusionProof(query: { event: string; size?: number }, opts?: CallOptions): Promise<InclusionProof>;
+    /** GET /v1/audit/proofs/consistency */
+    consistencyProof(query: { from: number; to: number }, opts?: CallOptions): Promise<ConsistencyProof>;
+    /** POST /v1/audit/cosignatures: a witness hands in its cosignature. */
+    submitCosignature(body: CosignatureSubmission, opts?: CallOptions): Promise<AuditCheckpoint>;
   };
   /** Closes the connection pool (and every feed opened by this client). */
   close(): Promise<void>;
@@ -357,6 +380,17 @@ export function createClient(options: ClientOptions): KeyledgerClient {
         feeds.add(feed);
         return feed;
       },
+    },
+    audit: {
+      publicKey: (opts) => read<AuditPublicKey>('/v1/audit/public-key', undefined, opts),
+      checkpoint: (query, opts) => read<AuditCheckpoint>('/v1/audit/checkpoint', query, opts),
+      // Signing twice is harmless (the second finds nothing new), so it is retried like a read.
+      signCheckpoint: async (opts) => (await call<AuditCheckpoint>({ method: 'POST', path: '/v1/audit/checkpoint', retryClass: 'idempotent', opts })).body,
+      inclusionProof: (query, opts) => read<InclusionProof>('/v1/audit/proofs/inclusion', query, opts),
+      consistencyProof: (query, opts) => read<ConsistencyProof>('/v1/audit/proofs/consistency', query, opts),
+      // Storing a cosignature twice stores it once.
+      submitCosignature: async (body, opts) =>
+        (await call<AuditCheckpoint>({ method: 'POST', path: '/v1/audit/cosignatures', body, retryClass: 'idempotent', opts })).body,
     },
     async close() {
       for (const feed of feeds) feed.close();

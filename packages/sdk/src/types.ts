@@ -45,6 +45,12 @@ export type ClaimedKeyRequest = Schemas['ClaimedKeyRequest'];
 export type KeyRequestList = Schemas['KeyRequestList'];
 export type AggregateHistory = Schemas['AggregateHistory'];
 export type UsageReport = Schemas['UsageReport'];
+export type AuditPublicKey = Schemas['AuditPublicKey'];
+export type AuditCheckpoint = Schemas['AuditCheckpoint'];
+export type AuditCosignature = Schemas['AuditCosignature'];
+export type InclusionProof = Schemas['InclusionProof'];
+export type ConsistencyProof = Schemas['ConsistencyProof'];
+export type CosignatureSubmission = Schemas['CosignatureSubmission'];
 
 /**
  * `keys.get` answers the key plus its ETag (to pass back as `ifMatch` on a guarded write) and the

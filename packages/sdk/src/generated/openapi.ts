@@ -858,6 +858,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit/public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The log's checkpoint verifier key (Ed25519, C2SP signed-note encoding): pin it */
+        get: operations["getAuditPublicKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest signed checkpoint (or the one of a given size), with witness cosignatures */
+        get: operations["getAuditCheckpoint"];
+        put?: never;
+        /** Integrate what the ledger holds now and sign a checkpoint of it */
+        post: operations["signAuditCheckpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/proofs/inclusion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An event's leaf and its RFC 9162 inclusion proof in the tree of a size (default: the latest signed) */
+        get: operations["getInclusionProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/proofs/consistency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An RFC 9162 consistency proof between two tree sizes */
+        get: operations["getConsistencyProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/cosignatures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A witness's C2SP cosignature/v1 over a stored checkpoint; answers the checkpoint with its cosignatures */
+        post: operations["submitCosignature"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1553,6 +1639,60 @@ export interface components {
             /** @description The key, shown once */
             secret: string;
         };
+        AuditPublicKeyInput: {
+            origin: string;
+            verifierKey: string;
+            keyId: string;
+            /** @constant */
+            algorithm: "Ed25519";
+        };
+        AuditCosignatureInput: {
+            witness: string;
+            keyId: string;
+            timestamp: number;
+        };
+        AuditCheckpointInput: {
+            origin: string;
+            treeSize: number;
+            rootHash: string;
+            note: string;
+            signedAt: components["schemas"]["InstantInput"];
+            cosignatures: components["schemas"]["AuditCosignatureInput"][];
+        };
+        /** @description The public view of an event as its leaf commits to it (leafHashOfPublicView). */
+        AuditLeafInput: {
+            id: string;
+            stream: string;
+            revision: number;
+            type: string;
+            data: components["schemas"]["JsonValueInput"];
+            metadata: components["schemas"]["JsonValueInput"];
+            sealed?: {
+                fields: string[];
+                hash: string;
+            };
+        };
+        InclusionProofInput: {
+            leafIndex: number;
+            treeSize: number;
+            leafHash: string;
+            rootHash: string;
+            proof: string[];
+            leaf: components["schemas"]["AuditLeafInput"];
+            checkpoint: string | null;
+        };
+        ConsistencyProofInput: {
+            from: number;
+            to: number;
+            fromRoot: string;
+            toRoot: string;
+            proof: string[];
+        };
+        CosignatureSubmissionInput: {
+            treeSize: number;
+            witnessKey: string;
+            signature: string;
+        };
         /** @description Key id, e.g. key_3kTz8Qm2Xw9bLp0R */
         KeyId: string;
         /** @description The consumer (third party) the key belongs to */
@@ -2243,6 +2383,60 @@ export interface components {
             key: components["schemas"]["Key"];
             /** @description The key, shown once */
             secret: string;
+        };
+        AuditPublicKey: {
+            origin: string;
+            verifierKey: string;
+            keyId: string;
+            /** @constant */
+            algorithm: "Ed25519";
+        };
+        AuditCosignature: {
+            witness: string;
+            keyId: string;
+            timestamp: number;
+        };
+        AuditCheckpoint: {
+            origin: string;
+            treeSize: number;
+            rootHash: string;
+            note: string;
+            signedAt: components["schemas"]["Instant"];
+            cosignatures: components["schemas"]["AuditCosignature"][];
+        };
+        /** @description The public view of an event as its leaf commits to it (leafHashOfPublicView). */
+        AuditLeaf: {
+            id: string;
+            stream: string;
+            revision: number;
+            type: string;
+            data: components["schemas"]["JsonValue"];
+            metadata: components["schemas"]["JsonValue"];
+            sealed?: {
+                fields: string[];
+                hash: string;
+            };
+        };
+        InclusionProof: {
+            leafIndex: number;
+            treeSize: number;
+            leafHash: string;
+            rootHash: string;
+            proof: string[];
+            leaf: components["schemas"]["AuditLeaf"];
+            checkpoint: string | null;
+        };
+        ConsistencyProof: {
+            from: number;
+            to: number;
+            fromRoot: string;
+            toRoot: string;
+            proof: string[];
+        };
+        CosignatureSubmission: {
+            treeSize: number;
+            witnessKey: string;
+            signature: string;
         };
     };
     responses: never;
@@ -7217,6 +7411,345 @@ export interface operations {
             };
             /** @description Default Response */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAuditPublicKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPublicKey"];
+                };
+            };
+        };
+    };
+    getAuditCheckpoint: {
+        parameters: {
+            query?: {
+                size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditCheckpoint"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    signAuditCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditCheckpoint"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getInclusionProof: {
+        parameters: {
+            query: {
+                event: string;
+                size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InclusionProof"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getConsistencyProof: {
+        parameters: {
+            query: {
+                from: number;
+                to: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsistencyProof"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    submitCosignature: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CosignatureSubmissionInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditCheckpoint"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -32,6 +32,7 @@ import type { LedgerEvent, VerifyResult } from '../types.js';
 import { digestOf } from './digest.js';
 import { answer, decide, evaluateFacts, forbiddenReason, type VerifyContext } from './evaluate.js';
 import { FeedFollower } from './feed-follower.js';
+import { AuditTrail, AuditViolationError, type AuditTrailOptions } from './audit-trail.js';
 import { applyKeyEvent, consumerIdOf, factsFromKey, type KeyFacts, keyIdOf, revokedFacts } from './key-facts.js';
 import { afterReport, checkLocalLimits, type LocalLimitState, seedLocalLimits } from './local-limits.js';
 import { LruMap, RecencyCache } from './lru.js';
@@ -74,6 +75,13 @@ export interface VerifierOptions {
   /** How long `ready()` waits for keyledger before rejecting as UNREACHABLE. Default 10 000. */
   readyTimeoutMs?: number;
   now?: () => number;
+  /**
+   * Pin the transparency log's key: every applied event is then proven, in the background, to be
+   * in a checkpoint signed by it, each checkpoint consistent with the last seen (audit-trail.ts).
+   * Needs `audit:read` besides the verifier's permissions. A failure goes to `onViolation`
+   * (default onError); verification itself never waits on this.
+   */
+  audit?: AuditTrailOptions & { intervalMs?: number; onViolation?: (error: AuditViolationError) => void };
 }
 
 export interface VerifierStats {
@@ -106,6 +114,8 @@ export interface Verifier {
   /** The cached answer for this key and context, without any network call or charge; undefined if not cached. */
   peek(key: string, context?: VerifyContext): VerifyResult | undefined;
   stats(): VerifierStats;
+  /** The transparency log check, when `audit` was given: status() and check() on demand. */
+  readonly audit: AuditTrail | undefined;
   close(): Promise<void>;
 }
 
@@ -180,8 +190,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
     digestByKeyId.clear();
   };
 
+  const trail = options.audit ? new AuditTrail(client, options.audit) : undefined;
+  const onViolation = options.audit?.onViolation ?? onError;
+  const auditTimer = trail
+    ? setInterval(() => {
+        trail.check().catch((error: unknown) => (error instanceof AuditViolationError ? onViolation(error) : onError(error)));
+      }, options.audit?.intervalMs ?? 5_000)
+    : undefined;
+  auditTimer?.unref();
+
   const onEvent = (event: LedgerEvent) => {
     seq++;
+    trail?.noteApplied(event);
     if (event.type === 'KeyIssued') {
       notFound.clear();
       lastIssuedSeq = seq;
@@ -481,7 +501,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
       feedCheckpoint: follower?.checkpoint,
       fillsInFlight: inFlight.size,
     }),
+    audit: trail,
     async close() {
+      clearInterval(auditTimer);
       follower?.close();
       await Promise.allSettled([...fills.values()]);
       if (follower) await follower.done;

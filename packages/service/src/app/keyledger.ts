@@ -29,6 +29,8 @@ import { ProjectionSnapshots, type RestoreOutcome } from '../projections/snapsho
 import { isServiceReady } from '../http/routes/health.js';
 import { ensureRootKey, resolveServerSecret } from './bootstrap.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
+import { startAudit, type RunningAudit } from '../audit/index.js';
+import { auditRoutes } from '../http/routes/audit.js';
 import { KeyCommands } from './key-commands.js';
 import { CommandRunner } from './command-runner.js';
 import { ConsumerClosure } from './consumer-closure.js';
@@ -81,6 +83,8 @@ export interface Keyledger {
   consumerClosure: ConsumerClosure;
   webhooks: WebhookCommands;
   alerts: AlertDeriver;
+  /** The transparency log: integrator, signed checkpoints, proofs (audit/). */
+  audit: RunningAudit;
   /** The /metrics listener of its own (KEYLEDGER_METRICS_LISTEN), not yet listening; null when /metrics is on `app`. */
   metricsApp: MetricsApp | null;
   /** The root key's plaintext when this start created it (print once, never log). */
@@ -188,7 +192,10 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   let ready = false;
   let closing = false;
   let restored: RestoreOutcome = { kind: 'none' };
+  let audit: RunningAudit | undefined;
   try {
+    audit = await startAudit({ config, store, logger });
+    const runningAudit = audit;
     const restoreStarted = performance.now();
     restored = await snapshots.restore();
     await runner.start(restored.kind === 'restored' ? restored.checkpoint : undefined);
@@ -397,6 +404,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
             allowPrivate: config.webhooks.allowPrivate,
           });
           await v1.register(leakRoutes, { responder: leakResponder, githubKeys });
+          await v1.register(auditRoutes, { audit: runningAudit.audit });
         },
       ],
     });
@@ -433,6 +441,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       consumerClosure,
       webhooks: webhookCommands,
       alerts,
+      audit: runningAudit,
       createdRootKey,
       metricsApp,
       bootstrapRootKey,
@@ -449,6 +458,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
           await usage?.stop();
           await limiter?.close();
           await runner.stop();
+          await runningAudit.close().catch(() => undefined);
           await saveSnapshot().catch(() => undefined);
           await snapshotStore.close().catch(() => undefined);
           await store.close();
@@ -467,6 +477,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     await usage?.stop().catch(() => undefined);
     await limiter?.close().catch(() => undefined);
     await runner.stop().catch(() => undefined);
+    await audit?.close().catch(() => undefined);
     await snapshotStore.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     lock?.release();

@@ -144,6 +144,10 @@ const Env = z.object({
   KEYLEDGER_USAGE_EXPORT_DELAY_SECONDS: optional(z.coerce.number().min(0)),
   KEYLEDGER_LEAK_ACTION: z.enum(['notify', 'suspend', 'revoke']).default('suspend'),
   KEYLEDGER_GITHUB_SCANNING_KEYS_FILE: optional(z.string().min(1)),
+  KEYLEDGER_AUDIT_SIGNING_KEY: optional(z.string().regex(/^PRIVATE\+KEY\+[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+\s*$/, 'must be a PRIVATE+KEY+<origin>+<id>+<base64> note signer key')),
+  KEYLEDGER_AUDIT_ORIGIN: optional(z.string().max(200).regex(/^[^\s+]+$/, 'must hold no spaces and no +')),
+  KEYLEDGER_AUDIT_CHECKPOINT_INTERVAL_MS: positiveInt(500),
+  KEYLEDGER_AUDIT_WITNESSES: optional(z.string().transform((text) => text.split(',').map((part) => part.trim()).filter(Boolean))),
 });
 
 export interface Config {
@@ -210,6 +214,8 @@ export interface Config {
   };
   /** Leaked-key reports: the action on a live key, and GitHub's public keys. */
   leaks: { action: 'notify' | 'suspend' | 'revoke'; githubKeysFile: string | undefined };
+  /** The transparency log (audit/): its signing key (else a file in the data directory), origin, signing cadence, accepted witnesses. */
+  audit: { signingKey: string | undefined; keyFile: string; origin: string | undefined; checkpointIntervalMs: number; witnesses: string[] };
 }
 
 export interface ForwardAuthConfig {
@@ -304,6 +310,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       usageCloseDelayMs: Math.round((e.KEYLEDGER_USAGE_EXPORT_DELAY_SECONDS ?? e.KEYLEDGER_USAGE_FLUSH_SECONDS * 2 + 5) * 1000),
     },
     leaks: { action: e.KEYLEDGER_LEAK_ACTION, githubKeysFile: e.KEYLEDGER_GITHUB_SCANNING_KEYS_FILE },
+    audit: {
+      signingKey: e.KEYLEDGER_AUDIT_SIGNING_KEY,
+      keyFile: `${e.KEYLEDGER_DATA_DIR}/audit-signing-key`,
+      origin: e.KEYLEDGER_AUDIT_ORIGIN,
+      checkpointIntervalMs: e.KEYLEDGER_AUDIT_CHECKPOINT_INTERVAL_MS,
+      witnesses: e.KEYLEDGER_AUDIT_WITNESSES ?? [],
+    },
   };
 }
 

@@ -185,6 +185,7 @@ export async function buildHttpApp(deps: HttpAppDeps) {
         { name: 'admin', description: 'Operator reads' },
         { name: 'webhooks', description: 'Webhook endpoints and their deliveries' },
         { name: 'leaks', description: 'Leaked-key reports from secret scanners' },
+        { name: 'audit', description: 'Transparency log: signed checkpoints, inclusion and consistency proofs' },
       ],
     },
     transform: jsonSchemaTransform,

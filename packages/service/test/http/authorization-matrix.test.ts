@@ -76,6 +76,12 @@ const MATRIX: Record<string, Access> = {
   'POST /v1/key-requests/{id}/reject': 'keys:write',
   'POST /v1/key-requests/{id}/claim': 'keys:write',
   'GET /v1/key-requests/{id}/history': 'keys:read',
+  'GET /v1/audit/public-key': 'public',
+  'GET /v1/audit/checkpoint': 'audit:read',
+  'POST /v1/audit/checkpoint': 'admin',
+  'GET /v1/audit/proofs/inclusion': 'audit:read',
+  'GET /v1/audit/proofs/consistency': 'audit:read',
+  'POST /v1/audit/cosignatures': 'audit:read',
   // Forward-auth answers any method; two stand for all of them.
   'GET /v1/forward-auth': 'keys:verify',
   'POST /v1/forward-auth/*': 'keys:verify',

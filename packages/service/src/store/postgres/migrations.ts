@@ -51,6 +51,45 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'kl_append_streams function',
     sql: (names) => appendStreamsFunctionSql(names),
   },
+  {
+    version: 4,
+    name: 'transparency log tables',
+    // See audit/log-store.ts: leaf i is the i-th event of the global log; nodes are complete subtrees.
+    sql: ({ quoted: s }) => `
+      create table ${s}.kl_audit_leaves (
+        leaf_index bigint primary key,
+        event_id uuid not null unique,
+        stream_id text not null,
+        stream_revision bigint not null,
+        event_checkpoint text not null unique,
+        salt bytea,
+        leaf_hash bytea not null
+      );
+      create table ${s}.kl_audit_nodes (
+        level smallint not null,
+        node_index bigint not null,
+        hash bytea not null,
+        primary key (level, node_index)
+      );
+      create table ${s}.kl_audit_checkpoints (
+        tree_size bigint primary key,
+        root_hash bytea not null,
+        note text not null,
+        signed_at timestamptz not null default now()
+      );
+      create table ${s}.kl_audit_cosignatures (
+        tree_size bigint not null,
+        witness text not null,
+        key_id bigint not null,
+        line text not null,
+        received_at timestamptz not null default now(),
+        primary key (tree_size, witness, key_id)
+      );
+      create table ${s}.kl_audit_meta (
+        name text primary key,
+        value text not null
+      );`,
+  },
 ];
 
 /**

@@ -45,6 +45,49 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_by_type ON events (event_type, position);
     `,
   },
+  {
+    version: 2,
+    description: 'transparency log: leaves, tree nodes, signed checkpoints, cosignatures',
+    sql: `
+      -- Leaf i of the audit tree is the i-th event of the global log (audit/log-store.ts).
+      -- stream and revision are kept so a verifier can name an event that went missing.
+      CREATE TABLE kl_audit_leaves (
+        leaf_index INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        stream_id TEXT NOT NULL,
+        stream_revision INTEGER NOT NULL,
+        event_checkpoint TEXT NOT NULL UNIQUE,
+        salt BLOB, -- seals the event's private fields into its leaf; NULL when it has none
+        leaf_hash BLOB NOT NULL
+      );
+      -- Complete subtrees of 16 leaves and more (smaller ones are hashed from the leaves when a
+      -- proof needs them). Written once, never updated.
+      CREATE TABLE kl_audit_nodes (
+        level INTEGER NOT NULL,
+        node_index INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (level, node_index)
+      ) WITHOUT ROWID;
+      CREATE TABLE kl_audit_checkpoints (
+        tree_size INTEGER PRIMARY KEY,
+        root_hash BLOB NOT NULL,
+        note TEXT NOT NULL,
+        signed_at INTEGER NOT NULL
+      );
+      CREATE TABLE kl_audit_cosignatures (
+        tree_size INTEGER NOT NULL,
+        witness TEXT NOT NULL,
+        key_id INTEGER NOT NULL,
+        line TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (tree_size, witness, key_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE kl_audit_meta (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
