@@ -121,7 +121,7 @@ function check(name: string, source: string, target: string): MigrationCheck {
   return { name, ok: source === target, source, target };
 }
 
-async function logFacts(store: EventStore, salts: ReadonlyMap<string, Uint8Array>, sizes: ReadonlySet<number>, pageSize: number, onProgress: (done: number) => void): Promise<LogFacts> {
+export async function logFacts(store: EventStore, salts: ReadonlyMap<string, Uint8Array>, sizes: ReadonlySet<number>, pageSize: number, onProgress: (done: number) => void): Promise<LogFacts> {
   const root = new RunningRoot();
   const digest = new LedgerDigest();
   const rootsAt = new Map<number, Uint8Array>();

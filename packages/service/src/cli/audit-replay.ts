@@ -72,7 +72,16 @@ function actorText(entry: TimelineEntry): string {
 
 function changesText(entry: TimelineEntry): string {
   if (entry.changes.length === 0) return Object.keys(entry.carried).length > 0 ? `(no state change) ${JSON.stringify(entry.carried)}` : '(no state change)';
-  return entry.changes.map(formatFieldChange).join('; ');
+  // A creation lists what the aggregate started with; empty settings say nothing.
+  const created = entry.changes.every((change) => change.before === undefined);
+  const shown = created ? entry.changes.filter((change) => !isEmpty(change.after)) : entry.changes;
+  return `${created ? '(created) ' : ''}${shown.map(formatFieldChange).join('; ')}`;
+}
+
+function isEmpty(value: unknown): boolean {
+  if (value === null || value === undefined || value === false) return true;
+  if (Array.isArray(value)) return value.length === 0;
+  return typeof value === 'object' && Object.keys(value as object).length === 0;
 }
 
 function printTimeline(options: ReplayOptions, result: { id: string; kind: AggregateKind; source: string; entries: TimelineEntry[] }): void {
@@ -111,7 +120,7 @@ async function keyTimelineOverHttp(client: KeyledgerClient, id: string): Promise
       actor: entry.actor,
       sourceAddress: entry.sourceAddress,
       requestId: entry.requestId,
-      changes: unique ? diffStates(previous, state, ['revision', 'updatedAt', 'status']) : [],
+      changes: unique ? diffStates(previous, state, ['revision', 'updatedAt']) : [],
       carried: entry.changes as Record<string, unknown>,
     };
     previous = state;
