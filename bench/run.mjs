@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** Listed explicitly (not globbed) so helper scripts never run as benchmarks by accident. */
-const BENCHMARKS = ['event-store', 'verifier', 'propagation', 'verify', 'forward-auth', 'multi-append', 'startup', 'tlog', 'limiter'];
+const BENCHMARKS = ['event-store', 'verifier', 'propagation', 'verify', 'forward-auth', 'multi-append', 'startup', 'tlog', 'limiter', 'projection-rebuild'];
 
 const require = createRequire(import.meta.url);
 const tsxCli = require.resolve('tsx/cli');

@@ -54,7 +54,8 @@ interface LogFacts {
 
 export async function migrateLedger(options: MigrateOptions): Promise<MigrateSummary> {
   const { source, target } = options;
-  const pageSize = options.pageSize ?? 1000;
+  // Big pages: one importEvents transaction per page, and the gap-free PostgreSQL read pays per page.
+  const pageSize = options.pageSize ?? 5000;
   const existing = await target.countEvents();
   if (existing > 0) throw new StoreNotEmptyError(`the target store already holds ${existing} events; migrate only moves into an empty store`);
   const total = await source.countEvents();

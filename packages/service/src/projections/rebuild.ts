@@ -51,13 +51,16 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   const silent = pino({ level: 'silent' });
   const compare = store.compareCheckpoints.bind(store);
 
-  // The live state: what a service starting now would hold.
-  const live = freshProjections();
-  const liveRunner = new ProjectionRunner(store, [live.keys, live.quotaUsage], { parked: live.parked });
-  const liveSnapshots = new ProjectionSnapshots(options.snapshots, [live.keys, live.quotaUsage, live.parked], { logger: silent, compare, instanceId: options.instanceId });
-  const restored = await liveSnapshots.restore();
-  await liveRunner.start(restored.kind === 'restored' ? restored.checkpoint : undefined);
-  await liveRunner.stop();
+  /** The live state: what a service starting now would hold (snapshot + tail); only its digest is kept, to hold one set in memory at a time. */
+  const liveState = async () => {
+    const live = freshProjections();
+    const runner = new ProjectionRunner(store, [live.keys, live.quotaUsage], { parked: live.parked });
+    const restored = await new ProjectionSnapshots(options.snapshots, [live.keys, live.quotaUsage, live.parked], { logger: silent, compare, instanceId: options.instanceId }).restore();
+    await runner.start(restored.kind === 'restored' ? restored.checkpoint : undefined);
+    await runner.stop();
+    return { restored, checkpoint: runner.checkpoint, digest: projectionsDigest(live) };
+  };
+  let live = await liveState();
 
   // The rebuild: the same projections from an empty start, page by page.
   const started = performance.now();
@@ -71,32 +74,38 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   await runner.start();
   await runner.stop();
   const ms = performance.now() - started;
+  let checkpoint = runner.checkpoint;
+  let applied = runner.appliedCount;
 
-  // Both stopped at the head they last read; if something was appended in between, bring the live set level.
-  if (compare(liveRunner.checkpoint, runner.checkpoint) < 0) {
-    const tail = new ProjectionRunner(store, [live.keys, live.quotaUsage], { parked: live.parked });
-    await tail.start(liveRunner.checkpoint);
-    await tail.stop();
+  // Events appended during the rebuild: take the live state again and bring the rebuilt one to the same checkpoint.
+  if (compare(live.checkpoint, checkpoint) !== 0) {
+    live = await liveState();
+    if (compare(checkpoint, live.checkpoint) < 0) {
+      const tail = new ProjectionRunner(store, [rebuilt.keys, rebuilt.quotaUsage], { parked: rebuilt.parked });
+      await tail.start(checkpoint);
+      await tail.stop();
+      read += tail.appliedCount;
+      applied += tail.appliedCount;
+      checkpoint = tail.checkpoint;
+    }
   }
 
   const rebuiltDigest = projectionsDigest(rebuilt);
-  const liveDigest = projectionsDigest(live);
-  const equal = rebuiltDigest === liveDigest;
+  const equal = rebuiltDigest === live.digest && compare(checkpoint, live.checkpoint) === 0;
   const policy = options.save ?? 'when-equal';
   let saved = false;
-  const checkpoint = runner.checkpoint;
-  if (checkpoint !== undefined && (policy === 'always' || (policy === 'when-equal' && (equal || restored.kind !== 'restored')))) {
+  if (checkpoint !== undefined && (policy === 'always' || (policy === 'when-equal' && (equal || live.restored.kind !== 'restored')))) {
     const payload = encodeSnapshot(checkpoint, [rebuilt.keys, rebuilt.quotaUsage, rebuilt.parked]);
     saved = await options.snapshots.save({ name: 'projections', checkpoint, payload, writtenBy: options.instanceId }, { replace: true });
   }
   return {
     events: read,
-    applied: runner.appliedCount,
+    applied,
     keys: rebuilt.keys.size,
     checkpoint,
     rebuiltDigest,
-    liveDigest,
-    live: restored.kind,
+    liveDigest: live.digest,
+    live: live.restored.kind,
     equal,
     saved,
     ms,
