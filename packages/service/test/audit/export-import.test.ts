@@ -14,6 +14,7 @@ import { ExportFileError } from '../../src/audit/export-format.js';
 import { importLedger, StoreNotEmptyError } from '../../src/audit/import.js';
 import { NO_AUDIT_LOG } from '../../src/audit/log-access.js';
 import { logFacts } from '../../src/audit/migrate.js';
+import { leafHash } from '../../src/audit/ledger-hash.js';
 import { openSqliteEventStore } from '../../src/store/sqlite/index.js';
 import { openPostgresEventStore } from '../../src/store/postgres/index.js';
 import type { EventStore } from '../../src/store/port.js';
@@ -148,20 +149,16 @@ function editWithLeafHash(lines: string[], i: number): string[] {
     if (j !== i) return line;
     const value = JSON.parse(line) as Record<string, unknown>;
     (value.data as Record<string, unknown>).name = 'renamed';
-    const { hashOfLine } = leafHashHelper;
     value.leafHash = hashOfLine(value);
     return JSON.stringify(value);
   });
 }
 
-import { leafHash } from '../../src/audit/ledger-hash.js';
-const leafHashHelper = {
-  hashOfLine(value: Record<string, unknown>): string {
-    const event = { id: value.id as string, stream: value.stream as string, revision: value.revision as number, type: value.type as string, data: value.data, metadata: value.metadata, recordedAt: new Date(value.recordedAt as string) };
-    const salt = typeof value.salt === 'string' ? new Uint8Array(Buffer.from(value.salt, 'base64')) : undefined;
-    return Buffer.from(leafHash(event, salt)).toString('base64');
-  },
-};
+function hashOfLine(value: Record<string, unknown>): string {
+  const event = { id: value.id as string, stream: value.stream as string, revision: value.revision as number, type: value.type as string, data: value.data, metadata: value.metadata, recordedAt: new Date(value.recordedAt as string) };
+  const salt = typeof value.salt === 'string' ? new Uint8Array(Buffer.from(value.salt, 'base64')) : undefined;
+  return Buffer.from(leafHash(event, salt)).toString('base64');
+}
 
 describe('importEvents (store port), on SQLite and PostgreSQL', () => {
   const backends: [string, () => Promise<{ store: EventStore; close(): Promise<void> }>][] = [
