@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** Listed explicitly (not globbed) so helper scripts never run as benchmarks by accident. */
-const BENCHMARKS = ['event-store', 'verifier', 'propagation', 'verify', 'forward-auth', 'multi-append', 'startup', 'tlog', 'limiter', 'memory', 'issue-throughput', 'emmett-consumer-check', 'audit'];
+const BENCHMARKS = ['event-store', 'verifier', 'propagation', 'verify', 'forward-auth', 'multi-append', 'startup', 'tlog', 'limiter', 'memory', 'issue-throughput', 'emmett-consumer-check', 'audit', 'projection-rebuild'];
 /** Node flags a benchmark needs (memory.ts measures after a full GC). */
 const NODE_FLAGS = { memory: ['--expose-gc'] };
 

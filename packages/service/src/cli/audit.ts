@@ -17,9 +17,9 @@ import { openAuditLogStore } from '../audit/log-store.js';
 import { AuditKeyError, resolveAuditKey } from '../audit/signing-key.js';
 import { verifyAuditLog, type VerifyReport } from '../audit/verify-log.js';
 import { httpWitnessApi, witnessIdentity, witnessRound, WitnessRefusal, type WitnessOutcome } from '../audit/witness.js';
-import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { openEventStore } from '../store/open-store.js';
 import { CliError } from './errors.js';
+import { type StoreOptions, storeCommand, storeConfig } from './store-options.js';
 
 /** The `audit` command group, created on first use (so several modules can add subcommands). */
 export function auditCommand(program: Command): Command {
@@ -27,30 +27,6 @@ export function auditCommand(program: Command): Command {
     program.commands.find((command) => command.name() === 'audit') ??
     program.command('audit').description('the transparency log: verify it, witness it, replay history')
   );
-}
-
-export interface StoreOptions {
-  dataDir?: string;
-  databaseUrl?: string;
-  databaseSchema?: string;
-}
-
-/** The config `serve` would use, with the store options of a command applied. */
-export function configFor(options: StoreOptions): Config {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  if (options.dataDir) {
-    env.KEYLEDGER_DATA_DIR = options.dataDir;
-    // An explicit data directory means SQLite, whatever the environment says.
-    if (!options.databaseUrl) delete env.KEYLEDGER_DATABASE_URL;
-  }
-  if (options.databaseUrl) env.KEYLEDGER_DATABASE_URL = options.databaseUrl;
-  if (options.databaseSchema) env.KEYLEDGER_DATABASE_SCHEMA = options.databaseSchema;
-  try {
-    return loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) throw new CliError(error.message.replace(/\n\s*/g, ' '), 2);
-    throw error;
-  }
 }
 
 interface VerifyCommandOptions extends StoreOptions {
@@ -70,12 +46,8 @@ interface WitnessCommandOptions {
 
 export function registerAuditCommands(program: Command): void {
   const audit = auditCommand(program);
-  audit
-    .command('verify')
+  storeCommand(audit.command('verify'))
     .description('recompute the transparency log from the ledger and check every leaf, node and signed checkpoint (exit 0: all holds, 1: broken, 2: cannot verify)')
-    .option('--data-dir <dir>', 'SQLite data directory (default: KEYLEDGER_DATA_DIR or ./data)')
-    .option('--database-url <url>', 'PostgreSQL URL (default: KEYLEDGER_DATABASE_URL)')
-    .option('--database-schema <schema>', 'PostgreSQL schema (default: KEYLEDGER_DATABASE_SCHEMA or public)')
     .option('--public-key <key>', "the log's verifier key to trust (<origin>+<id>+<base64>, or a file holding it); default: the service's own signing key")
     .option('--json', 'print the report as JSON', false)
     .action(async (options: VerifyCommandOptions) => {
@@ -99,7 +71,7 @@ export function registerAuditCommands(program: Command): void {
 }
 
 async function runVerify(options: VerifyCommandOptions): Promise<VerifyReport> {
-  const config = configFor(options);
+  const config = storeConfig(options);
   if (config.database.kind === 'sqlite' && !existsSync(config.database.file)) {
     throw new CliError(`no ledger at ${config.database.file}: pass --data-dir (or --database-url)`, 2);
   }

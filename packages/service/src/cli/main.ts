@@ -15,6 +15,9 @@ import { CliError, exitWithFailure } from './errors.js';
 import { rootKeyBlock } from './root-key-block.js';
 import { registerRootKeyCommands } from './root-key.js';
 import { registerAuditCommands } from './audit.js';
+import { registerKeyCommands } from './keys.js';
+import { registerAuditReplayCommands } from './audit-replay.js';
+import { registerLedgerCommands } from './ledger-commands.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -60,6 +63,9 @@ program
 
 registerRootKeyCommands(program, (message, code = 1) => exitWithFailure(new CliError(message, code)));
 registerAuditCommands(program);
+registerKeyCommands(program);
+registerAuditReplayCommands(program);
+registerLedgerCommands(program, version);
 
 async function serve(): Promise<void> {
   // Before anything is written: a closed stdout must neither crash the service nor stall its shutdown.

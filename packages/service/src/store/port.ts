@@ -36,6 +36,26 @@ export interface RecordedEvent<Data = unknown, Meta = EventMetadata> {
   recordedAt: Date;
 }
 
+/**
+ * An event exactly as another store recorded it, carried over by import or migration: it keeps
+ * its id, stream, revision, metadata and recording time (only the opaque checkpoint is new).
+ */
+export interface ImportedEvent {
+  id: string;
+  stream: string;
+  revision: number;
+  type: string;
+  data: JsonValue | object;
+  metadata: EventMetadata | object;
+  recordedAt: Date;
+}
+
+export interface ImportResult {
+  /** Checkpoint of the last event written. */
+  checkpoint: string;
+  imported: number;
+}
+
 export interface AppendOptions {
   expectedRevision?: ExpectedRevision;
 }
@@ -131,6 +151,16 @@ export interface EventStore {
    * DuplicateEventIdError. A stream may appear once per call (KurrentDB: multiStreamAppend).
    */
   appendToStreams(appends: readonly StreamAppend[]): Promise<MultiStreamAppendResult>;
+  /**
+   * Writes events recorded by another store (keyledger import / migrate), in the given order,
+   * which becomes this log's order, in one transaction: all or nothing. Each event must be its
+   * stream's next revision (else WrongExpectedRevisionError naming the stream) and its id new
+   * (else DuplicateEventIdError): no idempotent replay, this is not a command path. Events are
+   * checked against their schemas like any append.
+   */
+  importEvents(events: readonly ImportedEvent[]): Promise<ImportResult>;
+  /** How many events the log holds (progress and verification of long reads). */
+  countEvents(): Promise<number>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
   /**

@@ -11,6 +11,8 @@ import type {
   AppendResult,
   EventStore,
   EventValidator,
+  ImportedEvent,
+  ImportResult,
   MultiStreamAppendResult,
   NewEvent,
   ReadAllOptions,
@@ -21,6 +23,8 @@ import type {
   WaitOptions,
 } from '../port.js';
 import { prepareAppend, prepareMultiAppend } from '../prepare-append.js';
+import { prepareImport } from '../prepare-import.js';
+import { importEventsPg } from './import.js';
 import { CommitAnnouncer } from './announcer.js';
 import { appendEvents, appendEventsToStreams, appendStatements, type AppendStatements } from './append.js';
 import { compareCheckpoints, LOG_START, parseCheckpoint } from './checkpoint.js';
@@ -126,6 +130,20 @@ class PostgresEventStore implements EventStore {
       this.announcer.announce();
     }
     return result;
+  }
+
+  async importEvents(events: readonly ImportedEvent[]): Promise<ImportResult> {
+    this.#assertOpen();
+    const prepared = prepareImport(events, this.validate);
+    const result = await this.#run(() => importEventsPg(this.pool, this.names, prepared));
+    this.wake.wake();
+    this.announcer.announce();
+    return result;
+  }
+
+  async countEvents(): Promise<number> {
+    this.#assertOpen();
+    return this.#run(async () => Number((await this.pool.query<{ n: string }>(`select count(*)::text as n from ${this.names.quoted}.kl_events`)).rows[0]?.n ?? 0));
   }
 
   async readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {

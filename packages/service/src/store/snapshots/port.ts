@@ -21,9 +21,10 @@ export interface SnapshotStore {
   /**
    * Replaces the stored snapshot atomically, unless the stored one is at the same or a later
    * checkpoint (another instance got further): several writers never move a snapshot backwards.
-   * Returns true when this one was written.
+   * Returns true when this one was written. `replace` writes it even so: `keyledger projections
+   * rebuild` replaces a snapshot it has just rebuilt from the log at the same checkpoint.
    */
-  save(snapshot: Omit<StoredSnapshot, 'writtenAt'>): Promise<boolean>;
+  save(snapshot: Omit<StoredSnapshot, 'writtenAt'>, options?: { replace?: boolean }): Promise<boolean>;
   close(): Promise<void>;
 }
 

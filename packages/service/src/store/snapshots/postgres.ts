@@ -88,7 +88,7 @@ export async function openPostgresSnapshotStore(options: { connectionString: str
       const result = await pool.query<{ checkpoint: string }>(`select checkpoint from ${s}.kl_snapshots where name = $1`, [name]);
       return result.rows[0]?.checkpoint;
     },
-    async save(snapshot) {
+    async save(snapshot, saveOptions) {
       const writer = await pool.connect();
       let failure: Error | undefined;
       try {
@@ -96,7 +96,7 @@ export async function openPostgresSnapshotStore(options: { connectionString: str
         await writer.query('select pg_advisory_xact_lock($1, hashtext($2))', [lockSpace, snapshot.name]);
         const stored = await writer.query<{ checkpoint: string }>(`select checkpoint from ${s}.kl_snapshots where name = $1`, [snapshot.name]);
         const current = stored.rows[0]?.checkpoint;
-        if (current !== undefined && storedIsAtOrPast(options.compare, current, snapshot.checkpoint)) {
+        if (saveOptions?.replace !== true && current !== undefined && storedIsAtOrPast(options.compare, current, snapshot.checkpoint)) {
           await writer.query('rollback');
           return false;
         }

@@ -34,9 +34,9 @@ export function openSqliteSnapshotStore(options: { file: string; compare: Compar
   );
   // IMMEDIATE: the compare and the write happen under the file's write lock, so two processes on
   // one file cannot interleave them.
-  const save = db.transaction((snapshot: Omit<StoredSnapshot, 'writtenAt'>): boolean => {
+  const save = db.transaction((snapshot: Omit<StoredSnapshot, 'writtenAt'>, replace: boolean): boolean => {
     const stored = selectCheckpoint.get(snapshot.name);
-    if (stored && storedIsAtOrPast(options.compare, stored.checkpoint, snapshot.checkpoint)) return false;
+    if (!replace && stored && storedIsAtOrPast(options.compare, stored.checkpoint, snapshot.checkpoint)) return false;
     upsert.run(snapshot.name, snapshot.checkpoint, snapshot.payload, Date.now(), snapshot.writtenBy);
     return true;
   });
@@ -49,8 +49,8 @@ export function openSqliteSnapshotStore(options: { file: string; compare: Compar
     async storedCheckpoint(name) {
       return selectCheckpoint.get(name)?.checkpoint;
     },
-    async save(snapshot) {
-      return save.immediate(snapshot);
+    async save(snapshot, saveOptions) {
+      return save.immediate(snapshot, saveOptions?.replace === true);
     },
     async close() {
       db.close();

@@ -25,6 +25,8 @@ import type {
   EventStore,
   EventValidator,
   ExpectedRevision,
+  ImportedEvent,
+  ImportResult,
   MultiStreamAppendResult,
   NewEvent,
   ReadAllOptions,
@@ -35,6 +37,7 @@ import type {
   WaitOptions,
 } from '../port.js';
 import type { PreparedAppend } from '../prepare-append.js';
+import { nextRevisions, type PreparedImportEvent, prepareImport } from '../prepare-import.js';
 import { prepareAppend, prepareMultiAppend } from '../prepare-append.js';
 import { lastCheckpoint, replayedResults } from '../replay.js';
 import { compareCheckpoints, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
@@ -85,6 +88,7 @@ export class SqliteEventStore implements EventStore {
   readonly #statements: ReturnType<typeof prepareStatements>;
   readonly #appendTransaction: Database.Transaction<(append: PreparedAppend, now: number) => WrittenAppend>;
   readonly #multiAppendTransaction: Database.Transaction<(appends: PreparedAppend[], now: number) => WrittenAppend[]>;
+  readonly #importTransaction: Database.Transaction<(events: PreparedImportEvent[]) => number>;
   readonly #readAllTransaction: Database.Transaction<
     (after: number, limit: number, categories?: string[], types?: string[]) => { rows: EventRow[]; head: number } | undefined
   >;
@@ -152,6 +156,7 @@ export class SqliteEventStore implements EventStore {
     this.#multiAppendTransaction = db.transaction((appends: PreparedAppend[], now: number) =>
       appends.map((append) => writeAppend(statements, append, now)),
     );
+    this.#importTransaction = db.transaction((events: PreparedImportEvent[]) => writeImport(statements, events));
     this.#readAllTransaction = db.transaction(
       (after: number, limit: number, categories?: string[], types?: string[]) => {
         // Same snapshot as the rows: nothing can commit between the two reads. Positions are
@@ -263,6 +268,30 @@ export class SqliteEventStore implements EventStore {
     this.#knownHead = Math.max(this.#knownHead, Number(checkpoint));
     this.#waiters.wakeAll();
     return { streams, checkpoint };
+  }
+
+  async importEvents(events: readonly ImportedEvent[]): Promise<ImportResult> {
+    this.#assertOpen();
+    const prepared = prepareImport(events, this.#validate);
+    let last: number;
+    try {
+      last = this.#importTransaction.immediate(prepared);
+    } catch (error) {
+      if (error instanceof EventStoreError) throw error;
+      if (isEventIdViolation(error)) {
+        const clash = prepared.find((event) => this.#statements.eventExists.get(event.id) !== undefined);
+        throw new DuplicateEventIdError(clash?.id ?? '?', clash?.stream ?? '?');
+      }
+      throw toStoreError(error, 'import failed');
+    }
+    this.#knownHead = Math.max(this.#knownHead, last);
+    this.#waiters.wakeAll();
+    return { checkpoint: formatCheckpoint(last), imported: prepared.length };
+  }
+
+  async countEvents(): Promise<number> {
+    this.#assertOpen();
+    return this.#query(() => this.#statements.count.get() as number);
   }
 
   async readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
@@ -402,6 +431,7 @@ function prepareStatements(db: Database.Database) {
       `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND stream_revision <= ? ORDER BY stream_revision DESC LIMIT ?`,
     ),
     head: db.prepare('SELECT max(position) FROM events').pluck(),
+    count: db.prepare('SELECT count(*) FROM events').pluck(),
     ...prepareReadAllStatements(db),
   };
 }
@@ -437,6 +467,24 @@ function writeAppend(statements: Statements, append: PreparedAppend, now: number
     return Number(lastInsertRowid);
   });
   return { firstRevision: actual + 1, positions };
+}
+
+/** Runs inside the IMMEDIATE transaction: every event must continue its stream; returns the last position. */
+function writeImport(statements: Statements, events: PreparedImportEvent[]): number {
+  const stored = new Map<string, number>();
+  for (const stream of new Set(events.map((event) => event.stream))) {
+    const revision = statements.streamRevision.get(stream) as number | undefined;
+    if (revision !== undefined) stored.set(stream, revision);
+  }
+  const checked = nextRevisions(events, stored);
+  if (!checked.ok) throw new WrongExpectedRevisionError(checked.stream, checked.expected, checked.actual);
+  for (const [stream, revision] of checked.revisions) statements.upsertStream.run(stream, revision);
+  let last = 0;
+  for (const event of events) {
+    const { lastInsertRowid } = statements.insertEvent.run(event.id, event.stream, event.revision, event.category, event.type, event.data, event.metadata, event.recordedAtMs);
+    last = Number(lastInsertRowid);
+  }
+  return last;
 }
 
 function recordedResult(append: PreparedAppend, { firstRevision, positions }: WrittenAppend, now: number): AppendResult {
