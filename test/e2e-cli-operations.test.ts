@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '@keyledger/sdk';
 import { SERVICE_ENTRY, type ServiceProcess, startService } from './support/service-process.js';
 import { createSchema, DATABASE_URL, skipWithoutPostgres } from './support/services.js';
 
@@ -109,6 +110,44 @@ describe('keyledger CLI against a running service', () => {
     expect(oneLine(before)).toContain('did not exist yet');
   });
 
+  it('consumers and plans: register, check, approve, define, issue on the plan, suspend, usage (tables, --json, CSV)', async () => {
+    const consumer = json(await cli(['consumers', 'register', '--name', 'Acme', '--email', 'dev@acme.test', '--organisation', 'Acme Ltd', '--json'], remote));
+    expect(consumer).toMatchObject({ status: 'pending', name: 'Acme' });
+    const checked = json(await cli(['consumers', 'check', consumer.id, 'email_verified', '--evidence', '{"address":"dev@acme.test"}', '--json'], remote));
+    expect(checked.checks).toEqual([expect.objectContaining({ check: 'email_verified', passed: true, evidence: { address: 'dev@acme.test' } })]);
+    expect(json(await cli(['consumers', 'approve', consumer.id, '--reason', 'identity reviewed', '--json'], remote)).status).toBe('approved');
+    const twice = await cli(['consumers', 'approve', consumer.id], remote);
+    expect(twice.code).toBe(3);
+    expect(oneLine(twice)).toMatch(/not pending/);
+
+    const body = JSON.stringify({ name: 'Starter', quota: { limit: 10_000, period: 'month' }, scopes: ['orders:read'], price: { currency: 'EUR', flatFee: 1900, includedUnits: 1000, unitPricePer1000: 50 } });
+    const plan = json(await cli(['plans', 'define', '--file', '-', '--json'], remote, body));
+    expect(plan).toMatchObject({ version: 1, status: 'active' });
+    const listed = await cli(['plans', 'list'], remote);
+    expect(listed.stdout).toMatch(new RegExp(`${plan.id}\\s+1\\s+active\\s+Starter`));
+
+    const key = json(await cli(['keys', 'issue', '--consumer', consumer.id, '--plan', plan.id, '--json'], remote));
+    const client = createClient({ baseUrl: service.url, token: service.rootKey });
+    try {
+      expect((await client.verify({ key: key.secret })).code).toBe('VALID');
+      expect(json(await cli(['consumers', 'suspend', consumer.id, '--reason', 'unpaid', '--json'], remote)).status).toBe('suspended');
+      expect((await client.verify({ key: key.secret })).code).toBe('SUSPENDED');
+    } finally {
+      await client.close();
+    }
+    const table = await cli(['consumers', 'list', '--status', 'suspended'], remote);
+    expect(table.stdout).toContain(consumer.id);
+
+    const period = new Date().toISOString().slice(0, 7);
+    const report = json(await cli(['consumers', 'usage', consumer.id, period, '--json'], remote));
+    expect(report).toMatchObject({ period, currency: 'EUR', units: 1, charge: 1900 });
+    const csv = await cli(['consumers', 'usage', consumer.id, period, '--csv'], remote);
+    expect(csv.stdout.split('\n')[0]).toBe('period,consumer_id,plan_id,key_id,units,valid,refused,currency,charge_minor_units');
+    const badPeriod = await cli(['plans', 'usage', plan.id, '2026-13'], remote);
+    expect(badPeriod.code).toBe(3);
+    expect(oneLine(badPeriod)).toMatch(/YYYY-MM/);
+  });
+
   it('export, import into an empty data directory, and projections rebuild: same root, same state', async () => {
     const file = join(outside, 'ledger.ndjson');
     const exported = await cli(['export', '--data-dir', service.dataDir, '--out', file, '--json']);
@@ -127,6 +166,13 @@ describe('keyledger CLI against a running service', () => {
     const copy = mkdtempSync(join(outside, 'copy-'));
     const imported = json(await cli(['import', '--data-dir', copy, '--json'], {}, readFileSync(file, 'utf8')));
     expect(imported).toMatchObject({ count: summary.count, rootHash: summary.rootHash });
+    // The export carries the log's signed checkpoints, and the copy's log holds them over the same tree:
+    // its audit verify, trusting the original's public key, finds every leaf, node and signature intact.
+    expect(lines.some((line) => line.includes('"kind":"checkpoint"'))).toBe(true);
+    const { verifierKey } = (await (await fetch(`${service.url}/v1/audit/public-key`)).json()) as { verifierKey: string };
+    const audited = await cli(['audit', 'verify', '--data-dir', copy, '--public-key', verifierKey, '--json']);
+    expect(audited.code, audited.stdout + audited.stderr).toBe(0);
+    expect(JSON.parse(audited.stdout)).toMatchObject({ ok: true });
     // Re-exported from the copy with the file's salts, the root is the same: the check the import made.
     const again = await cli(['import', '--data-dir', copy, '--in', file]);
     expect(again.code).toBe(1);
@@ -142,12 +188,15 @@ describe('keyledger CLI against a running service', () => {
     expect(human.stdout).toMatch(/result\s+equal/);
 
     // A tampered export is refused, naming the line, and nothing is imported.
-    const tampered = lines.map((line, i) => (i === 2 ? line.replace('"kind":"event"', '"kind":"event","extra":1').replace(/"revision":0/, '"revision":7') : line));
+    // The first event line (after the header and the log's signed checkpoints).
+    const firstEvent = lines.findIndex((line) => line.includes('"kind":"event"'));
+    expect(firstEvent).toBeGreaterThan(0);
+    const tampered = lines.map((line, i) => (i === firstEvent ? line.replace('"kind":"event"', '"kind":"event","extra":1').replace(/"revision":0/, '"revision":7') : line));
     writeFileSync(join(outside, 'tampered.ndjson'), `${tampered.join('\n')}\n`);
     const empty = mkdtempSync(join(outside, 'empty-'));
     const refused = await cli(['import', '--data-dir', empty, '--in', join(outside, 'tampered.ndjson')]);
     expect(refused.code).toBe(1);
-    expect(oneLine(refused)).toMatch(/^keyledger: refused: line 3: .*nothing was imported/);
+    expect(oneLine(refused)).toMatch(new RegExp(`^keyledger: refused: line ${firstEvent + 1}: .*nothing was imported`));
     expect(json(await cli(['export', '--data-dir', empty, '--out', join(outside, 'e.ndjson'), '--json'])).count).toBe(0);
   });
 
@@ -200,7 +249,7 @@ describe('keyledger CLI against a running service', () => {
   });
 
   it('--help works on every command', async () => {
-    for (const args of [['keys'], ['keys', 'issue'], ['keys', 'rotate'], ['audit'], ['audit', 'history'], ['audit', 'at'], ['projections', 'rebuild'], ['export'], ['import'], ['migrate']]) {
+    for (const args of [['keys'], ['keys', 'issue'], ['keys', 'rotate'], ['consumers'], ['consumers', 'register'], ['consumers', 'usage'], ['plans'], ['plans', 'define'], ['audit'], ['audit', 'history'], ['audit', 'at'], ['projections', 'rebuild'], ['export'], ['import'], ['migrate']]) {
       const result = await cli([...args, '--help']);
       expect(result.code, args.join(' ')).toBe(0);
       expect(result.stdout).toMatch(/^Usage: keyledger /);

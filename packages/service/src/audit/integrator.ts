@@ -27,7 +27,8 @@ import type { AuditKey } from './signing-key.js';
 export interface IntegratorOptions {
   store: EventStore;
   log: AuditLogStore;
-  key: AuditKey;
+  /** The log's signing key; only integrating (an import adopting a tree) needs none. */
+  key?: AuditKey;
   /** Sign at most this often while the tree grows; default 500 ms. */
   checkpointIntervalMs?: number;
   /** Events per round; default 1000. */
@@ -114,6 +115,11 @@ export class AuditIntegrator implements Integration {
     return new Promise((resolve) => this.#waiters.add({ size, resolve }));
   }
 
+  #key(): AuditKey {
+    if (!this.#options.key) throw new Error('this integrator has no signing key: it integrates, it cannot sign');
+    return this.#options.key;
+  }
+
   #serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.#chain.then(work, work);
     this.#chain = next.catch(() => undefined);
@@ -175,7 +181,7 @@ export class AuditIntegrator implements Integration {
    * `sign`, the checkpoint of the new size is signed and stored in the same transaction.
    */
   async #integrateBatch(sign: boolean): Promise<{ added: number; size: number }> {
-    const { store, log, key } = this.#options;
+    const { store, log } = this.#options;
     for (;;) {
       const head = await log.treeHead();
       const page = await store.readAll({ ...(head.lastEventCheckpoint !== undefined ? { after: head.lastEventCheckpoint } : {}), maxCount: this.#batchSize });
@@ -192,6 +198,7 @@ export class AuditIntegrator implements Integration {
       let checkpoint: StoredCheckpoint | undefined;
       if (sign) {
         const rootHash = await treeRootHash(withNewNodes(log, nodes), size);
+        const key = this.#key();
         const note = signCheckpoint({ origin: key.origin, treeSize: size, rootHash }, key.signer);
         checkpoint = { treeSize: size, rootHash, note, signedAt: (this.#options.now ?? (() => new Date()))() };
       }
@@ -207,7 +214,7 @@ export class AuditIntegrator implements Integration {
   }
 
   async #sign(): Promise<StoredCheckpoint | undefined> {
-    const { log, key } = this.#options;
+    const { log } = this.#options;
     const head = await log.treeHead();
     const latest = await log.latestCheckpoint();
     this.#lastSignedAt = Date.now();
@@ -217,6 +224,7 @@ export class AuditIntegrator implements Integration {
       return latest;
     }
     const rootHash = await log.rootAt(head.size);
+    const key = this.#key();
     const note = signCheckpoint({ origin: key.origin, treeSize: head.size, rootHash }, key.signer);
     const checkpoint: StoredCheckpoint = { treeSize: head.size, rootHash, note, signedAt: (this.#options.now ?? (() => new Date()))() };
     const saved = await log.saveCheckpoint(checkpoint);

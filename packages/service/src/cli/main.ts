@@ -16,6 +16,7 @@ import { rootKeyBlock } from './root-key-block.js';
 import { registerRootKeyCommands } from './root-key.js';
 import { registerAuditCommands } from './audit.js';
 import { registerKeyCommands } from './keys.js';
+import { registerConsumerCommands } from './consumers.js';
 import { registerAuditReplayCommands } from './audit-replay.js';
 import { registerLedgerCommands } from './ledger-commands.js';
 
@@ -64,6 +65,7 @@ program
 registerRootKeyCommands(program, (message, code = 1) => exitWithFailure(new CliError(message, code)));
 registerAuditCommands(program);
 registerKeyCommands(program);
+registerConsumerCommands(program);
 registerAuditReplayCommands(program);
 registerLedgerCommands(program, version);
 
