@@ -15,6 +15,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { badRequest, notFound } from '../app/errors.js';
 import { answeredAt, commandContext, etag } from '../http/context.js';
+import { commandProblems, idempotencyHeaders as sharedIdempotencyHeaders, problems, security } from '../http/routes/shared.js';
 import type { EventStore } from '../store/port.js';
 import type { EndpointResult, WebhookCommands } from './commands.js';
 import type { DeliveryStore } from './delivery-store.js';
@@ -30,15 +31,11 @@ export interface WebhookRoutesOptions {
 }
 
 const Params = z.object({ id: WebhookEndpointId }).strict();
-const problems = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 412: Problem, 422: Problem };
-const commandProblems = { ...problems, 503: Problem };
 const tags = ['webhooks'];
 const write = { permission: 'webhooks:write' as const };
 const read = { permission: 'webhooks:read' as const };
-const security = [{ bearer: [] }];
-const idempotencyHeaders = z.object({
-  'idempotency-key': z.string().optional().meta({ description: 'Same key and body: the first outcome, written once' }),
-});
+// Webhook commands take an Idempotency-Key but no If-Match.
+const idempotencyHeaders = sharedIdempotencyHeaders.omit({ 'if-match': true });
 
 export const webhookRoutes: FastifyPluginAsyncZod<WebhookRoutesOptions> = async (app, { commands, endpoints, deliveries, store, allowPrivate }) => {
   const answer = (request: FastifyRequest, reply: FastifyReply, result: EndpointResult) => {
