@@ -24,6 +24,8 @@ export interface ConsumerClosureOptions {
   keys: KeyProjection;
   commands: Pick<KeyCommands, 'revoke'>;
   logger: Logger;
+  /** The id of the consumer's ConsumerClosed event, read from its stream when resuming after a restart. */
+  closedEventIdOf?: (consumerId: string) => Promise<string | null>;
   /** Back-off after a failed pass (the store was down, say). Default 1000 ms. */
   retryMs?: number;
 }
@@ -75,7 +77,9 @@ export class ConsumerClosure {
       const consumer = this.options.consumers.get(consumerId);
       if (!consumer || consumer.status !== 'closed') continue;
       try {
-        await this.#revokeKeysOf(consumer, closedEventId || null);
+        // Resumed after a restart: the revocations still name the closure that caused them.
+        const cause = closedEventId || ((await this.options.closedEventIdOf?.(consumerId)) ?? null);
+        await this.#revokeKeysOf(consumer, cause);
       } catch (error) {
         this.options.logger.error({ err: error, consumerId }, 'revoking the keys of a closed consumer failed; retrying');
         this.#retry = setTimeout(() => this.#enqueue(consumerId, closedEventId || null), this.options.retryMs ?? 1000);

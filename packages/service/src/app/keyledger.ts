@@ -297,7 +297,13 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       // Every instance flushes within its interval; a period is final once all of them had three.
       finalAfterMs: 3 * config.usageFlushMs + 60_000,
     });
-    consumerClosure = new ConsumerClosure({ consumers, keys, commands, logger });
+    consumerClosure = new ConsumerClosure({
+      consumers,
+      keys,
+      commands,
+      logger,
+      closedEventIdOf: async (consumerId) => (await store.readStream(`consumer-${consumerId}`)).findLast((event) => event.type === 'ConsumerClosed')?.id ?? null,
+    });
     // Webhooks, alerts and leak reports: each follows the ledger itself (see their modules).
     deliveries = await openDeliveryStore(config.database);
     const webhookEndpoints = new WebhookEndpoints(store);
