@@ -221,13 +221,16 @@ export function upcastEvent(type: string, schemaVersion: number, data: unknown):
     return { ...data, leakAction: null };
   }
   if (type === 'KeyIssued' && schemaVersion < 3 && data !== null && typeof data === 'object') {
-    let lifted = data as Record<string, unknown>;
-    if (schemaVersion < 2 && !('kind' in lifted)) {
-      const permissions = (lifted.permissions as unknown[] | undefined) ?? [];
-      lifted = { ...lifted, kind: permissions.length > 0 ? 'management' : 'consumer' };
-    }
-    if (!('networks' in lifted)) lifted = { ...lifted, networks: [] };
-    return lifted;
+    const stored = data as Record<string, unknown>;
+    const addKind = schemaVersion < 2 && !('kind' in stored);
+    const addNetworks = !('networks' in stored);
+    if (!addKind && !addNetworks) return stored;
+    // One copy with both fields (kind first, then networks), not a copy per field: a replay of
+    // an old ledger upcasts every key's issue.
+    const permissions = (stored.permissions as unknown[] | undefined) ?? [];
+    const kind = permissions.length > 0 ? 'management' : 'consumer';
+    if (addKind && addNetworks) return { ...stored, kind, networks: [] };
+    return addKind ? { ...stored, kind } : { ...stored, networks: [] };
   }
   return data;
 }

@@ -117,15 +117,21 @@ function isUpperAscii(text: string): boolean {
 export class RuleSets {
   readonly #sets = new Map<string, RuleSet>();
   readonly #values = new Map<string, unknown>();
+  #handedOut = new WeakSet<object>();
+  #byScopes = new WeakMap<readonly string[], RuleSet>();
   static readonly #EMPTY = new RuleSet(Object.freeze([]), Object.freeze([]));
 
   of(scopes: readonly string[], endpoints: readonly string[]): RuleSet {
     if (scopes.length === 0 && endpoints.length === 0) return RuleSets.#EMPTY;
+    // The arrays of a set this already handed out (a state carried over) give that set back.
+    const known = this.#byScopes.get(scopes);
+    if (known !== undefined && known.endpoints === endpoints) return known;
     const id = `${scopes.join('\n')}\u0000${endpoints.join('\n')}`;
     let set = this.#sets.get(id);
     if (set === undefined) {
       set = new RuleSet(Object.freeze([...scopes]), Object.freeze([...endpoints]));
       this.#sets.set(id, set);
+      this.#byScopes.set(set.scopes, set);
     }
     return set;
   }
@@ -133,11 +139,15 @@ export class RuleSets {
   /** One shared, deeply frozen copy of a JSON value (null stays null). */
   value<T>(value: T): T {
     if (value === null || typeof value !== 'object') return value;
+    // A value this already handed out (a state carried over from the previous one) is its own
+    // shared copy: no need to serialise it again to find that out.
+    if (this.#handedOut.has(value)) return value;
     const id = JSON.stringify(value);
     let shared = this.#values.get(id);
     if (shared === undefined) {
       shared = deepFreeze(JSON.parse(id));
       this.#values.set(id, shared);
+      this.#handedOut.add(shared as object);
     }
     return shared as T;
   }
@@ -149,6 +159,8 @@ export class RuleSets {
   clear(): void {
     this.#sets.clear();
     this.#values.clear();
+    this.#handedOut = new WeakSet();
+    this.#byScopes = new WeakMap();
   }
 }
 

@@ -4,6 +4,7 @@ import {
   type EventType,
   eventSchemas,
   isEventType,
+  upcastEvent,
   validateEventData,
 } from '../src/index.js';
 
@@ -241,5 +242,25 @@ describe('event schemas', () => {
     expect(isEventType('toString')).toBe(false);
     expect(isEventType('constructor')).toBe(false);
     expect(isEventType('KeyIssued')).toBe(true);
+  });
+});
+
+describe('upcasting KeyIssued', () => {
+  const v1 = { keyId, permissions: ['keys:read'], meta: {} };
+  it('given a v1 issue, when upcast, then it gains kind (management: it had permissions) and then networks, the stored object untouched', () => {
+    const lifted = upcastEvent('KeyIssued', 1, v1) as Record<string, unknown>;
+    expect(lifted).toEqual({ ...v1, kind: 'management', networks: [] });
+    expect(Object.keys(lifted).slice(-2)).toEqual(['kind', 'networks']);
+    expect(v1).toEqual({ keyId, permissions: ['keys:read'], meta: {} });
+    expect(upcastEvent('KeyIssued', 1, { keyId })).toEqual({ keyId, kind: 'consumer', networks: [] });
+  });
+  it('given a v2 issue or a v1 one that has a kind, when upcast, then only networks is added; a v3 one comes back as it is', () => {
+    expect(upcastEvent('KeyIssued', 2, { keyId, kind: 'consumer' })).toEqual({ keyId, kind: 'consumer', networks: [] });
+    expect(upcastEvent('KeyIssued', 1, { keyId, kind: 'consumer', permissions: ['keys:read'] })).toEqual({ keyId, kind: 'consumer', permissions: ['keys:read'], networks: [] });
+    const withNetworks = { keyId, networks: ['10.0.0.0/8'] };
+    expect(upcastEvent('KeyIssued', 1, withNetworks)).toEqual({ keyId, networks: ['10.0.0.0/8'], kind: 'consumer' });
+    const v3 = { keyId, kind: 'consumer', networks: [] };
+    expect(upcastEvent('KeyIssued', 3, v3)).toBe(v3);
+    expect(upcastEvent('KeyIssued', 2, v3)).toBe(v3);
   });
 });

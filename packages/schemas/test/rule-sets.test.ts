@@ -62,4 +62,22 @@ describe('compiled rule sets', () => {
     expect(Object.isFrozen(meta)).toBe(true);
     expect(sets.value(null)).toBeNull();
   });
+
+  it('given values it handed out (a state carried over), when interned again, then they come back as themselves; after clear, equal ones are fresh copies', () => {
+    const sets = new RuleSets();
+    const set = sets.of(['a'], ['GET /x']);
+    expect(sets.of(set.scopes, set.endpoints)).toBe(set);
+    // Its scopes with other endpoints are another set, found by content.
+    const other = sets.of(set.scopes, ['GET /y']);
+    expect(other).not.toBe(set);
+    expect(other).toBe(sets.of(['a'], ['GET /y']));
+    const meta = sets.value({ tier: 'pro' });
+    expect(sets.value(meta)).toBe(meta);
+    sets.clear();
+    const again = sets.value({ tier: 'pro' });
+    expect(again).not.toBe(meta);
+    expect(sets.value(meta)).toBe(again);
+    expect(sets.of(['a'], ['GET /x'])).not.toBe(set);
+    expect(sets.of(set.scopes, set.endpoints)).toBe(sets.of(['a'], ['GET /x']));
+  });
 });

@@ -21,10 +21,28 @@ export function evolve(state: KeyState | null, event: KeyEvent, recorded: Record
     if (state !== null) {
       throw new KeyStreamError(`KeyIssued for ${event.data.keyId} at revision ${recorded.revision}, but the key was already issued`);
     }
-    const { keyId, ...issued } = event.data;
+    // Every field by name (the schema is strict, so these are all there are), not a spread of
+    // the data plus eleven more: that builds each state in V8's slow dictionary mode, about 15 µs
+    // a key in a rebuild (measured, bench/README.md), where a literal takes well under one.
+    const d = event.data;
     return {
-      ...issued,
-      id: keyId,
+      kind: d.kind,
+      consumerId: d.consumerId,
+      planId: d.planId,
+      name: d.name,
+      environment: d.environment,
+      digest: d.digest,
+      hint: d.hint,
+      scopes: d.scopes,
+      endpoints: d.endpoints,
+      permissions: d.permissions,
+      expiresAt: d.expiresAt,
+      meta: d.meta,
+      rateLimit: d.rateLimit,
+      quota: d.quota,
+      rotatedFrom: d.rotatedFrom,
+      networks: d.networks,
+      id: d.keyId,
       rotatedTo: null,
       validUntil: null,
       suspended: false,
