@@ -9,6 +9,7 @@ import { buildHttpApp, type HttpApp } from '../http/app.js';
 import { AuthFailureThrottle } from '../http/auth-throttle.js';
 import { KeyProjection } from '../projections/key-projection.js';
 import { ProjectionRunner } from '../projections/runner.js';
+import { appliedProjections, createProjectionSet, snapshotParts } from '../projections/projection-set.js';
 import { createMemoryLimiter, createRedisLimiter, type Limiter, withFailurePolicy } from '../limits/index.js';
 import { buildMetricsApp, countedStore, createMetrics, httpMetrics, metricsRoute, timedLimiter } from '../metrics/metrics.js';
 import { forwardAuthRoutes } from '../http/routes/forward-auth.js';
@@ -18,7 +19,6 @@ import { UsageRecorder } from '../verify/usage-recorder.js';
 import { QuotaUsageProjection } from '../verify/usage-projection.js';
 import { createVerification } from '../verify/verification.js';
 import { createKeyVerifier } from '../verify/verify-key.js';
-import { CreditLedger } from '../verify/credit-ledger.js';
 import { creditPolicyOf, KeyPolicies } from '../verify/key-policy.js';
 import { currentVersion } from '../domain/plans/index.js';
 import { openEventStore } from '../store/open-store.js';
@@ -40,9 +40,6 @@ import { PlanCommands } from './plan-commands.js';
 import { UsageReports } from './usage-reports.js';
 import {
   type ConsumerReadModel,
-  createConsumerReadModel,
-  createKeyRequestReadModel,
-  createPlanReadModel,
   type KeyRequestReadModel,
   type PlanReadModel,
 } from '../projections/consumer-plan-projections.js';
@@ -140,12 +137,9 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     lock?.release();
     throw error;
   }
-  const keys = new KeyProjection({ onListenerError: (error) => logger.error({ err: error }, 'key change listener failed') });
-  const quotaUsage = new QuotaUsageProjection();
-  const consumers = createConsumerReadModel();
-  const plans = createPlanReadModel();
-  const keyRequests = createKeyRequestReadModel();
-  const creditLedger = new CreditLedger({ onPlan: (keyId) => (keys.getById(keyId)?.planId ?? null) !== null });
+  // One factory with `projections rebuild`, so its snapshots have this service's parts.
+  const projections = createProjectionSet({ onKeyListenerError: (error) => logger.error({ err: error }, 'key change listener failed') });
+  const { keys, quotaUsage, consumers, plans, keyRequests, creditLedger } = projections;
   // The gauges read the runner and the keys only when scraped, after both exist.
   const metrics = createMetrics({
     projectionLagSeconds: () => runner.lagSeconds,
@@ -158,7 +152,8 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
   });
   const store = countedStore(opened, metrics);
   const skippedKinds = new Set<string>();
-  const runner = new ProjectionRunner(store, [keys, quotaUsage, consumers, plans, keyRequests, creditLedger], {
+  const runner = new ProjectionRunner(store, appliedProjections(projections), {
+    parked: projections.parked,
     onError: (error) => logger.error({ err: error }, 'projection runner failed; retrying'),
     onSkip: (event, reason) => {
       metrics.skippedEvents.inc({ type: event.type.slice(0, 100), reason });
@@ -173,7 +168,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       logger.error({ err: error, projection, eventId: event.id, stream: event.stream, revision: event.revision, type: event.type }, 'projection could not apply an event; parked it');
     },
   });
-  const snapshots = new ProjectionSnapshots(snapshotStore, [keys, quotaUsage, consumers, plans, keyRequests, creditLedger, runner.parked], { logger, instanceId: config.instanceId, compare });
+  const snapshots = new ProjectionSnapshots(snapshotStore, snapshotParts(projections), { logger, instanceId: config.instanceId, compare });
   let snapshotTimer: NodeJS.Timeout | undefined;
   let snapshotSaving: Promise<unknown> = Promise.resolve();
   const saveSnapshot = (): Promise<'saved' | 'skipped'> => {

@@ -15,14 +15,25 @@ export interface DigestibleProjections {
   keys: KeyProjection;
   quotaUsage: QuotaUsageProjection;
   parked: ParkedEvents;
+  /** The other read models of a whole ProjectionSet (a migration's check digests the keys and usage only). */
+  consumers?: { snapshot(): unknown };
+  plans?: { snapshot(): unknown };
+  keyRequests?: { snapshot(): unknown };
+  creditLedger?: { snapshot(): unknown };
 }
 
-export function projectionsDigest({ keys, quotaUsage, parked }: DigestibleProjections): string {
+export function projectionsDigest(projections: DigestibleProjections): string {
+  const { keys, quotaUsage, parked } = projections;
   const hash = createHash('sha256');
   const { total, items } = parked.list();
+  const others = (['consumers', 'plans', 'keyRequests', 'creditLedger'] as const).flatMap((name) => {
+    const model = projections[name];
+    return model ? [[name, model.snapshot()] as [string, unknown]] : [];
+  });
   const sections: [string, unknown][] = [
     ...Object.entries(keys.snapshot() as Record<string, unknown>).map(([name, value]) => [`keys.${name}`, value] as [string, unknown]),
     ['quotaUsage', quotaUsage.snapshot()],
+    ...others,
     ['parked', [total, ...items.map((item) => [item.projection, item.eventId])]],
   ];
   for (const [name, value] of sections) section(hash, name, value);

@@ -1,18 +1,17 @@
 /**
  * `keyledger projections rebuild`: every read model rebuilt from the whole log, compared with the
  * live state (the stored snapshot plus the tail of the log, what a starting service would hold)
- * by projectionsDigest, and saved as the new snapshot. Both sets go through the ProjectionRunner
- * the service uses, so the rebuild applies events exactly as serving does.
+ * by projectionsDigest, and saved as the new snapshot. Both sets are the service's own
+ * (createProjectionSet) and go through the ProjectionRunner it uses, so the rebuild applies events
+ * exactly as serving does and its snapshot is one a starting service restores.
  */
 import { pino } from 'pino';
 import type { EventStore } from '../store/port.js';
 import type { SnapshotStore } from '../store/snapshots/port.js';
-import { KeyProjection } from './key-projection.js';
-import { ParkedEvents } from './parked-events.js';
+import { appliedProjections, createProjectionSet, snapshotParts } from './projection-set.js';
 import { ProjectionRunner } from './runner.js';
 import { encodeSnapshot, ProjectionSnapshots, type RestoreOutcome } from './snapshots.js';
 import { projectionsDigest } from './digest.js';
-import { QuotaUsageProjection } from '../verify/usage-projection.js';
 
 export interface RebuildOptions {
   store: EventStore;
@@ -39,12 +38,6 @@ export interface RebuildSummary {
   ms: number;
 }
 
-function freshProjections() {
-  const keys = new KeyProjection();
-  const quotaUsage = new QuotaUsageProjection();
-  const parked = new ParkedEvents();
-  return { keys, quotaUsage, parked };
-}
 
 export async function rebuildProjections(options: RebuildOptions): Promise<RebuildSummary> {
   const { store } = options;
@@ -53,9 +46,9 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
 
   /** The live state: what a service starting now would hold (snapshot + tail); only its digest is kept, to hold one set in memory at a time. */
   const liveState = async () => {
-    const live = freshProjections();
-    const runner = new ProjectionRunner(store, [live.keys, live.quotaUsage], { parked: live.parked });
-    const restored = await new ProjectionSnapshots(options.snapshots, [live.keys, live.quotaUsage, live.parked], { logger: silent, compare, instanceId: options.instanceId }).restore();
+    const live = createProjectionSet();
+    const runner = new ProjectionRunner(store, appliedProjections(live), { parked: live.parked });
+    const restored = await new ProjectionSnapshots(options.snapshots, snapshotParts(live), { logger: silent, compare, instanceId: options.instanceId }).restore();
     await runner.start(restored.kind === 'restored' ? restored.checkpoint : undefined);
     await runner.stop();
     return { restored, checkpoint: runner.checkpoint, digest: projectionsDigest(live) };
@@ -64,8 +57,8 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
 
   // The rebuild: the same projections from an empty start, page by page.
   const started = performance.now();
-  const rebuilt = freshProjections();
-  const runner = new ProjectionRunner(store, [rebuilt.keys, rebuilt.quotaUsage], { parked: rebuilt.parked });
+  const rebuilt = createProjectionSet();
+  const runner = new ProjectionRunner(store, appliedProjections(rebuilt), { parked: rebuilt.parked });
   let read = 0;
   runner.onBatch((events) => {
     read += events.length;
@@ -81,7 +74,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   if (compare(live.checkpoint, checkpoint) !== 0) {
     live = await liveState();
     if (compare(checkpoint, live.checkpoint) < 0) {
-      const tail = new ProjectionRunner(store, [rebuilt.keys, rebuilt.quotaUsage], { parked: rebuilt.parked });
+      const tail = new ProjectionRunner(store, appliedProjections(rebuilt), { parked: rebuilt.parked });
       await tail.start(checkpoint);
       await tail.stop();
       read += tail.appliedCount;
@@ -95,7 +88,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   const policy = options.save ?? 'when-equal';
   let saved = false;
   if (checkpoint !== undefined && (policy === 'always' || (policy === 'when-equal' && (equal || live.restored.kind !== 'restored')))) {
-    const payload = encodeSnapshot(checkpoint, [rebuilt.keys, rebuilt.quotaUsage, rebuilt.parked]);
+    const payload = encodeSnapshot(checkpoint, snapshotParts(rebuilt));
     saved = await options.snapshots.save({ name: 'projections', checkpoint, payload, writtenBy: options.instanceId }, { replace: true });
   }
   return {

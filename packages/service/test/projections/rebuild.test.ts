@@ -9,14 +9,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateEventData } from '@keyledger/schemas';
 import { pino } from 'pino';
-import { KeyProjection } from '../../src/projections/key-projection.js';
-import { ParkedEvents } from '../../src/projections/parked-events.js';
+import { projectionsDigest } from '../../src/projections/digest.js';
+import { appliedProjections, createProjectionSet, snapshotParts } from '../../src/projections/projection-set.js';
 import { rebuildProjections } from '../../src/projections/rebuild.js';
 import { ProjectionRunner } from '../../src/projections/runner.js';
 import { encodeSnapshot, ProjectionSnapshots } from '../../src/projections/snapshots.js';
 import { openSqliteEventStore } from '../../src/store/sqlite/index.js';
 import { openSqliteSnapshotStore } from '../../src/store/snapshots/sqlite.js';
-import { QuotaUsageProjection } from '../../src/verify/usage-projection.js';
 import { issueKeys, keyIdOf, keyRevoked, usageBatch } from './ledger.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyledger-rebuild-'));
@@ -32,13 +31,11 @@ describe('projections rebuild', () => {
     await store.appendToStream('usage-i1', [usageBatch([0, 2], '2030-06-01T12:00:10.000Z')]);
 
     // A service saved a snapshot here; more events came after it.
-    const keys = new KeyProjection();
-    const quotaUsage = new QuotaUsageProjection();
-    const parked = new ParkedEvents();
-    const runner = new ProjectionRunner(store, [keys, quotaUsage], { parked });
+    const service = createProjectionSet();
+    const runner = new ProjectionRunner(store, appliedProjections(service), { parked: service.parked });
     await runner.start();
     await runner.stop();
-    await new ProjectionSnapshots(snapshots, [keys, quotaUsage, parked], { logger: pino({ level: 'silent' }), compare, instanceId: 't' }).save(() => runner.checkpoint);
+    await new ProjectionSnapshots(snapshots, snapshotParts(service), { logger: pino({ level: 'silent' }), compare, instanceId: 't' }).save(() => runner.checkpoint);
     await issueKeys(store, 50, 60);
     await store.appendToStream(`key-${keyIdOf(7)}`, [keyRevoked(7)]);
 
@@ -47,10 +44,15 @@ describe('projections rebuild', () => {
     expect(first).toMatchObject({ live: 'restored', equal: true, saved: true, events: 62, keys: 60 });
     expect(progress).toBe(62);
     expect(first.rebuiltDigest).toBe(first.liveDigest);
+    // The saved snapshot is one a starting service restores: the same parts, the rebuilt state.
+    const starting = createProjectionSet();
+    const restored = await new ProjectionSnapshots(snapshots, snapshotParts(starting), { logger: pino({ level: 'silent' }), compare, instanceId: 't' }).restore();
+    expect(restored).toMatchObject({ kind: 'restored', checkpoint: first.checkpoint });
+    expect(projectionsDigest(starting)).toBe(first.rebuiltDigest);
+    expect(starting.keys.size).toBe(60);
 
     // A snapshot that disagrees with the log (a key missing) at the head checkpoint.
-    const partial = new KeyProjection();
-    const wrong = encodeSnapshot(first.checkpoint as string, [partial, new QuotaUsageProjection(), new ParkedEvents()]);
+    const wrong = encodeSnapshot(first.checkpoint as string, snapshotParts(createProjectionSet()));
     await snapshots.save({ name: 'projections', checkpoint: first.checkpoint as string, payload: wrong, writtenBy: 'bad' }, { replace: true });
     const found = await rebuildProjections({ store, snapshots, instanceId: 't' });
     expect(found).toMatchObject({ live: 'restored', equal: false, saved: false });
