@@ -142,7 +142,8 @@ export class RuleSets {
     // A value this already handed out (a state carried over from the previous one) is its own
     // shared copy: no need to serialise it again to find that out.
     if (this.#handedOut.has(value)) return value;
-    const id = JSON.stringify(value);
+    // Empty lists (permissions, networks) are the common value: their id needs no serialising.
+    const id = Array.isArray(value) && value.length === 0 ? '[]' : JSON.stringify(value);
     let shared = this.#values.get(id);
     if (shared === undefined) {
       shared = deepFreeze(JSON.parse(id));

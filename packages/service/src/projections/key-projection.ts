@@ -57,7 +57,9 @@ export class KeyProjection implements Projection, SnapshotPart {
   apply(event: RecordedEvent): void {
     if (event.category !== 'key') return;
     // The runner has upcast already; toKeyEvent's upcast is a no-op then, and keeps direct callers safe.
-    const { event: keyEvent, ...recorded } = toKeyEvent(event);
+    // Named, not a rest copy: a rest pattern copies through V8's slow generic path, once per event.
+    const { event: keyEvent, occurredAt, revision } = toKeyEvent(event);
+    const recorded = { occurredAt, revision };
     const keyId = keyEvent.data.keyId;
     const ordinal = this.#byId.get(keyId);
     const previous = ordinal === undefined ? null : (this.#states[ordinal] as KeyState);
