@@ -1,9 +1,10 @@
 /**
  * Where `projections rebuild` spends its time: seeds the projection-rebuild benchmark's ledger
- * (or reuses one given with --file), saves a snapshot with a first rebuild, then CPU-profiles one
- * more rebuild (save: 'never') and one raw ordered scan, each in-process with the inspector, and
- * prints their self time by function. A helper for bench/README.md's profile section, not one of
- * `pnpm bench`'s benchmarks.
+ * (or reuses one given with --file), then CPU-profiles one raw ordered scan and one replay of the
+ * whole log into the service's read models (createProjectionSet through the ProjectionRunner: the
+ * part of the rebuild the benchmark times), each in-process with the inspector after a warm-up
+ * replay, and prints their self time by function. A helper for bench/README.md's profile
+ * section, not one of `pnpm bench`'s benchmarks.
  *
  *   npx tsx bench/profile-rebuild.ts [--events 200000] [--file /tmp/ledger.db] [--out file.md]
  */
@@ -13,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { validateEventData } from '@keyledger/schemas';
-import { rebuildProjections } from '../packages/service/src/projections/rebuild.js';
+import { appliedProjections, createProjectionSet } from '../packages/service/src/projections/projection-set.js';
+import { ProjectionRunner } from '../packages/service/src/projections/runner.js';
 import { openSqliteEventStore } from '../packages/service/src/store/sqlite/index.js';
-import { openSqliteSnapshotStore } from '../packages/service/src/store/snapshots/sqlite.js';
 import type { StreamAppend } from '../packages/service/src/store/port.js';
 import { keyIdOf, keyIssued, keySuspended } from '../packages/service/test/projections/ledger.js';
 import { summariseProfile } from './lib/cpu-profile.js';
@@ -34,8 +35,14 @@ if (seed) {
   for (let i = 0; i < keys; i += 1000) await store.appendToStreams(batch(i, Math.min(keys, i + 1000), keyIssued));
   for (let i = 0; i < EVENTS - keys; i += 1000) await store.appendToStreams(batch(i, Math.min(EVENTS - keys, i + 1000), keySuspended));
 }
-const snapshots = openSqliteSnapshotStore({ file, compare: store.compareCheckpoints.bind(store) });
-await rebuildProjections({ store, snapshots, instanceId: 'profile' });
+const replay = async () => {
+  const set = createProjectionSet();
+  const runner = new ProjectionRunner(store, appliedProjections(set), { parked: set.parked });
+  await runner.start();
+  await runner.stop();
+  return runner.appliedCount;
+};
+await replay(); // warm-up: the JIT and the page cache
 
 const session = new Session();
 session.connect();
@@ -71,11 +78,10 @@ const scan = async () => {
 };
 const lines = [
   ...(await profile('raw ordered scan', scan)),
-  ...(await profile('rebuild', async () => (await rebuildProjections({ store, snapshots, instanceId: 'profile', save: 'never' })).events)),
+  ...(await profile('replay into every read model', replay)),
 ];
 console.log(lines.join('\n'));
 if (values.out) writeFileSync(values.out, lines.join('\n'));
 session.disconnect();
-await snapshots.close();
 await store.close();
 if (!values.file) rmSync(dir, { recursive: true, force: true });
