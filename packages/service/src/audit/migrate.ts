@@ -8,12 +8,11 @@
  */
 import { bytesEqual, checkAccess, encodeBase64, noteVerifierFromKey, parseCheckpoint, parseNote, verifyCheckpoint } from '@keyledger/schemas';
 import { isVerifiableByGateways } from '../domain/keys/index.js';
-import { KeyProjection } from '../projections/key-projection.js';
-import { ParkedEvents } from '../projections/parked-events.js';
+import type { KeyProjection } from '../projections/key-projection.js';
+import { appliedProjections, createProjectionSet } from '../projections/projection-set.js';
 import { projectionsDigest } from '../projections/digest.js';
 import { ProjectionRunner } from '../projections/runner.js';
 import type { EventStore, ImportedEvent } from '../store/port.js';
-import { QuotaUsageProjection } from '../verify/usage-projection.js';
 import { forEachPage } from './export.js';
 import { StoreNotEmptyError } from './import.js';
 import type { AuditLogAccess } from './log-access.js';
@@ -139,14 +138,13 @@ export async function logFacts(store: EventStore, salts: ReadonlyMap<string, Uin
   return { count: root.size, root: encodeBase64(root.root()), digest: digest.hex(), rootsAt };
 }
 
+/** Every read model the service holds (the same set it builds), from the whole log. */
 async function projectionState(store: EventStore) {
-  const keys = new KeyProjection();
-  const quotaUsage = new QuotaUsageProjection();
-  const parked = new ParkedEvents();
-  const runner = new ProjectionRunner(store, [keys, quotaUsage], { parked });
+  const set = createProjectionSet();
+  const runner = new ProjectionRunner(store, appliedProjections(set), { parked: set.parked });
   await runner.start();
   await runner.stop();
-  return { keys, digest: projectionsDigest({ keys, quotaUsage, parked }) };
+  return { keys: set.keys, digest: projectionsDigest(set) };
 }
 
 /** Up to `count` key digests spread evenly over the keys in issue order. */
