@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { systemMetadata } from '../app/command-context.js';
 import type { KeyState } from '../domain/keys/state.js';
 import { type CreditPolicy, type Limiter, quotaWindow } from '../limits/index.js';
-import type { EventStore, RecordedEvent } from '../store/port.js';
+import { type EventStore, occurredAtOf, type RecordedEvent } from '../store/port.js';
 import { usageEntries } from '../verify/usage-projection.js';
 import { alertId, crossedPercents, expiringSoon, graceEndingSoon, overdue, usageWindowOf } from './rules.js';
 
@@ -221,7 +221,7 @@ export class AlertDeriver {
       }
       return;
     }
-    const at = (event.metadata as { occurredAt?: string }).occurredAt ?? event.recordedAt.toISOString();
+    const at = occurredAtOf(event);
     const data = event.data as Record<string, unknown>;
     switch (event.type) {
       case 'ConsumerRegistered':

@@ -6,9 +6,10 @@
  */
 import type { EventType } from '@keyledger/schemas';
 import type { ProjectionRunner } from '../projections/runner.js';
-import type { EventStore } from '../store/port.js';
+import { type EventStore, occurredAtOf, type RecordedEvent } from '../store/port.js';
 import { type CommandContext, eventMetadata } from './command-context.js';
 import { CommandHandler, type CommandSpec, type DecidedEvent, foldStream } from './command-handler.js';
+import { notFound } from './errors.js';
 import { handleIdempotently, type IdempotencyContext } from './idempotency.js';
 import { type AggregateState, type AggregateStream, ledgerDecider } from './ledger-decider.js';
 
@@ -73,11 +74,13 @@ export class CommandRunner {
     return foldStream(stream, upTo, ledgerDecider);
   }
 
-  async events(stream: string) {
-    return this.options.store.readStream(stream);
+  /**
+   * A stream's events as stored, for its history: not folded, so events this version cannot fold
+   * (a newer version's types) are shown too. `what` names the aggregate in the 404.
+   */
+  async history(stream: string, what: string): Promise<RecordedEvent[]> {
+    const events = await this.options.store.readStream(stream);
+    if (events.length === 0) throw notFound(`${what} not found`);
+    return events;
   }
-}
-
-export function occurredAtOf(event: { metadata: unknown; recordedAt: Date }): string {
-  return (event.metadata as { occurredAt?: string }).occurredAt ?? event.recordedAt.toISOString();
 }

@@ -15,7 +15,6 @@ import { DomainError } from '../domain/errors.js';
 import { SYSTEM_AUTHORITY } from '../domain/keys/index.js';
 import type { ConsumerReadModel } from '../projections/consumer-plan-projections.js';
 import type { KeyProjection } from '../projections/key-projection.js';
-import type { RecordedEvent } from '../store/port.js';
 import type { CommandContext } from './command-context.js';
 import type { KeyCommands } from './key-commands.js';
 
@@ -128,4 +127,3 @@ export class ConsumerClosure {
   }
 }
 
-export type { RecordedEvent };

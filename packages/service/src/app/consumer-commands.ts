@@ -88,10 +88,8 @@ export class ConsumerCommands {
     return toConsumerView(state);
   }
 
-  async history(id: string): Promise<RecordedEvent[]> {
-    const events = await this.runner.events(streamOf.consumer(id));
-    if (events.length === 0) throw notFound(`consumer ${id} not found`);
-    return events;
+  history(id: string): Promise<RecordedEvent[]> {
+    return this.runner.history(streamOf.consumer(id), `consumer ${id}`);
   }
 
   #decide(

@@ -9,20 +9,20 @@
  * the same secret without it ever being stored; only within the replay window
  * (`secretReplayWindowSeconds`), after which the answer says why it is withheld.
  */
-import { type IssueKeyRequest, type Key, type KeyEvent, PROBLEM_TYPES, type SecretWithheld } from '@keyledger/schemas';
+import { type IssueKeyRequest, type Key, PROBLEM_TYPES, type SecretWithheld } from '@keyledger/schemas';
 import type { ConsumerState } from '../domain/consumers/index.js';
-import { type KeyCommand, type KeyState, decide, evolve, foldKey, successorIssue, toKeyEvent, toKeyView } from '../domain/keys/index.js';
+import { type KeyCommand, type KeyState, decide, evolve, successorIssue, toKeyView } from '../domain/keys/index.js';
 import { deriveKey, generateKey, newKeyId } from '../domain/key-material.js';
 import type { PlanState } from '../domain/plans/index.js';
 import { assertMayIssue, assertStaysWithinPlan, assertTakesCredits, type UnregisteredConsumers } from '../domain/policy/key-admission.js';
 import type { EventStore, RecordedEvent } from '../store/port.js';
 import type { ProjectionRunner } from '../projections/runner.js';
 import type { CommandContext } from './command-context.js';
-import type { CommandOutcome, Decider } from './command-handler.js';
+import type { CommandOutcome } from './command-handler.js';
 import { CommandRunner, type RunSpec } from './command-runner.js';
 import { notFound } from './errors.js';
 import { deterministicKeyId } from './ids.js';
-import { type AggregateStream, ledgerDecider, stateOf, streamOf } from './ledger-decider.js';
+import { type AggregateStream, stateOf, streamOf } from './ledger-decider.js';
 
 export type { CommandContext } from './command-context.js';
 
@@ -45,6 +45,8 @@ export interface KeyCommandsOptions {
   unregisteredConsumers?: UnregisteredConsumers;
   /** Shared with the other aggregates' commands; made from the options above when absent. */
   commandRunner?: CommandRunner;
+  /** A key's plan id from the key projection (undefined: not known here yet). It never changes, so it saves a read. */
+  planIdOf?: (keyId: string) => string | null | undefined;
 }
 
 export interface CommandResult {
@@ -62,16 +64,13 @@ export interface IssueResult extends CommandResult {
   secretWithheld: SecretWithheld | null;
 }
 
-export const keyStream = (keyId: string) => `key-${keyId}`;
+export const keyStream = streamOf.key;
 export const keyResource = (keyId: string) => `/v1/keys/${keyId}`;
 
 export type KeyMaterial = { plaintext: string; digest: string; hint: string };
 
 /** A loaded key stream (folded by the ledger decider, so its state is a KeyState or null). */
 type KeyStream = AggregateStream;
-
-/** The key aggregate's read side for the handler (the ledger decider folds keys with the domain's evolve). */
-export const keyDecider = ledgerDecider as unknown as Decider<KeyState | null>;
 
 export class KeyCommands {
   readonly #now: () => Date;
@@ -242,18 +241,13 @@ export class KeyCommands {
 
   /** The key's state as of an instant, folded from the ledger (not the projection). */
   async stateAt(keyId: string, at: Date): Promise<Key> {
-    const { events } = await this.#runner.load(keyStream(keyId));
-    const upTo = events.filter((e) => Date.parse(occurredAt(e)) <= at.getTime());
-    const state = foldKey(upTo.map(toDomain));
+    const state = stateOf<KeyState>(await this.#runner.loadAt(keyStream(keyId), at));
     if (!state) throw notFound(`key ${keyId} did not exist at ${at.toISOString()}`);
     return toKeyView(state, at);
   }
 
-  async history(keyId: string): Promise<RecordedEvent[]> {
-    // Not folded: history shows events this version cannot fold (a newer version's types) too.
-    const events = await this.options.store.readStream(keyStream(keyId));
-    if (events.length === 0) throw notFound(`key ${keyId} not found`);
-    return events;
+  history(keyId: string): Promise<RecordedEvent[]> {
+    return this.#runner.history(keyStream(keyId), `key ${keyId}`);
   }
 
   #otherAdmins(keyId: string): number {
@@ -262,8 +256,9 @@ export class KeyCommands {
 
   /**
    * A command on one existing key. A key on a plan is read with its plan, so a change of scopes
-   * or limits that would reach beyond the plan's current version is refused (the plan id never
-   * changes, so it is read from the key stream first).
+   * or limits that would reach beyond the plan's current version is refused. The plan id never
+   * changes: it comes from the key projection, or from the key stream when this instance has not
+   * seen the key yet.
    */
   async #change(
     keyId: string,
@@ -271,7 +266,8 @@ export class KeyCommands {
     command: (state: KeyState) => KeyCommand,
     alsoCheck?: (state: KeyState, plan: PlanState | null) => void,
   ): Promise<CommandResult> {
-    const planId = stateOf<KeyState>(await this.#runner.load(keyStream(keyId)))?.planId ?? null;
+    const known = this.options.planIdOf?.(keyId);
+    const planId = known !== undefined ? known : (stateOf<KeyState>(await this.#runner.load(keyStream(keyId)))?.planId ?? null);
     return this.#run(ctx, {
       streams: [keyStream(keyId), ...(planId === null ? [] : [streamOf.plan(planId)])],
       resource: keyResource(keyId),
@@ -325,7 +321,6 @@ export class KeyCommands {
     }
     return { secret: material.plaintext, secretWithheld: null };
   }
-
 }
 
 function existing(stream: KeyStream, keyId: string): KeyState {
@@ -336,13 +331,4 @@ function existing(stream: KeyStream, keyId: string): KeyState {
 
 function withheld(detail: string): Pick<IssueResult, 'secret' | 'secretWithheld'> {
   return { secret: null, secretWithheld: { type: PROBLEM_TYPES.secretWithheld, title: 'Secret withheld', detail } };
-}
-
-export function occurredAt(event: RecordedEvent): string {
-  return (event.metadata as { occurredAt?: string }).occurredAt ?? event.recordedAt.toISOString();
-}
-
-/** A stored key event, upcast to the current schema, as the decider folds it. */
-export function toDomain(event: RecordedEvent): { event: KeyEvent; occurredAt: string; revision: number } {
-  return toKeyEvent(event);
 }

@@ -122,10 +122,8 @@ export class KeyRequestCommands {
     });
   }
 
-  async history(requestId: string): Promise<RecordedEvent[]> {
-    const events = await this.runner.events(streamOf.keyRequest(requestId));
-    if (events.length === 0) throw notFound(`key request ${requestId} not found`);
-    return events;
+  history(requestId: string): Promise<RecordedEvent[]> {
+    return this.runner.history(streamOf.keyRequest(requestId), `key request ${requestId}`);
   }
 
   #decideOne(requestId: string, ctx: CommandContext, command: Parameters<typeof decideKeyRequest>[0]): Promise<KeyRequestResult> {

@@ -233,10 +233,15 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
     }
     // Effective policies (consumer status and networks, plan terms), shared by verify and the quota route.
     const policies = new KeyPolicies({ consumer: (id) => consumers.get(id), plan: (id) => plans.get(id) });
+    // The terms of a key's plan now (its current version), for the credits, alerts and leak action.
+    const planTermsOf = (key: { planId: string | null }) => {
+      const plan = key.planId === null ? undefined : plans.get(key.planId);
+      return plan ? currentVersion(plan).terms : undefined;
+    };
     const creditPolicyFor = (keyId: string) => {
       const key = keys.getById(keyId);
-      const plan = key?.planId ? plans.get(key.planId) : undefined;
-      return key && plan ? creditPolicyOf(key, currentVersion(plan).terms.credits) : undefined;
+      const terms = key ? planTermsOf(key) : undefined;
+      return key && terms ? creditPolicyOf(key, terms.credits) : undefined;
     };
     // Top-ups reach the limiter as they are applied, and those of the past once now (idempotent by
     // event id); a memory limiter also gets back the credits spent before this start.
@@ -267,6 +272,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       store,
       runner,
       commandRunner,
+      planIdOf: (keyId) => keys.getById(keyId)?.planId,
       unregisteredConsumers: config.consumers.unregistered,
       keyPrefixes: config.keyPrefixes,
       maxGracePeriodSeconds: config.maxGracePeriodSeconds,
@@ -336,10 +342,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       store,
       keys: { getById: (id) => keys.getById(id), all: () => keys.list({ limit: Number.MAX_SAFE_INTEGER }, new Date()).items },
       limiter,
-      thresholds: planAwareThresholds(config.alerts.thresholds, (key) => {
-        const plan = key.planId === null ? undefined : plans.get(key.planId);
-        return plan ? currentVersion(plan).terms : undefined;
-      }),
+      thresholds: planAwareThresholds(config.alerts.thresholds, planTermsOf),
       settings: config.alerts,
       logger,
     });
@@ -348,10 +351,7 @@ export async function createKeyledger(config: Config, logger: Logger, options: C
       keys,
       commands,
       // The plan's own leak action when its current version names one, else the installation's.
-      actionFor: (key) => {
-        const plan = key.planId === null ? undefined : plans.get(key.planId);
-        return (plan ? currentVersion(plan).terms.leakAction : null) ?? config.leaks.action;
-      },
+      actionFor: (key) => planTermsOf(key)?.leakAction ?? config.leaks.action,
       logger,
     });
     const githubKeys = config.leaks.githubKeysFile ? loadGithubKeys(config.leaks.githubKeysFile) : undefined;

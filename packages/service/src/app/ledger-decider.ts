@@ -10,7 +10,6 @@ import { evolveKeyRequest, type KeyRequestState } from '../domain/key-requests/d
 import { evolve as evolveKey, type KeyState, toKeyEvent } from '../domain/keys/index.js';
 import { evolvePlan, type PlanState } from '../domain/plans/index.js';
 import { classifyEvent } from '../projections/event-kinds.js';
-import type { RecordedEvent } from '../store/port.js';
 import type { Decider, LoadedStream } from './command-handler.js';
 import { notFound, writtenByNewerVersion } from './errors.js';
 
@@ -55,4 +54,3 @@ export function existingState<S extends AggregateState>(stream: AggregateStream 
   return state;
 }
 
-export type { RecordedEvent };

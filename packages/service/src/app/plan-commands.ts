@@ -52,10 +52,8 @@ export class PlanCommands {
     return toPlanView(state, versionAt(state, at.getTime()));
   }
 
-  async history(id: string): Promise<RecordedEvent[]> {
-    const events = await this.runner.events(streamOf.plan(id));
-    if (events.length === 0) throw notFound(`plan ${id} not found`);
-    return events;
+  history(id: string): Promise<RecordedEvent[]> {
+    return this.runner.history(streamOf.plan(id), `plan ${id}`);
   }
 
   #decide(id: string, ctx: CommandContext, command: PlanCommand, creates = false): Promise<AggregateResult<Plan>> {

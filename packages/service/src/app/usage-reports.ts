@@ -45,7 +45,7 @@ export class UsageReports {
   async forPlan(planId: string, periodText: string): Promise<UsageReport> {
     const period = parsePeriod(periodText);
     if (!this.options.plans.get(planId)) throw notFound(`plan ${planId} not found`);
-    const keys = this.options.keys.list({ limit: Number.MAX_SAFE_INTEGER }, new Date()).items.filter((key) => key.planId === planId);
+    const keys = this.options.keys.list({ planId, limit: Number.MAX_SAFE_INTEGER }, new Date()).items;
     // Each consumer owes its own flat fee and has its own included units: the plan's report is the
     // sum of its consumers' reports, not one bill for a pool of everybody's keys.
     const usage = await this.#usage(period, keys);

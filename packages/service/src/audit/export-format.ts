@@ -52,7 +52,8 @@ export class ExportFileError extends Error {
   }
 }
 
-export function eventLine(index: number, event: LedgerEventRecord, salt: Uint8Array | undefined): string {
+/** One event line; `hash` is the event's leaf hash (computed once by the caller, who also adds it to the tree). */
+export function eventLine(index: number, event: LedgerEventRecord, salt: Uint8Array | undefined, hash: Uint8Array): string {
   return JSON.stringify({
     kind: 'event',
     index,
@@ -64,7 +65,7 @@ export function eventLine(index: number, event: LedgerEventRecord, salt: Uint8Ar
     metadata: event.metadata,
     recordedAt: event.recordedAt.toISOString(),
     ...(salt ? { salt: encodeBase64(salt) } : {}),
-    leafHash: encodeBase64(leafHash(event, salt)),
+    leafHash: encodeBase64(hash),
   });
 }
 

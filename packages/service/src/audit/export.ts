@@ -55,8 +55,9 @@ export async function exportLedger(options: ExportOptions): Promise<ExportSummar
         salt = freshSalt();
         freshSalts += 1;
       }
-      await write(eventLine(root.size, event, salt));
-      root.push(leafHash(event, salt));
+      const hash = leafHash(event, salt);
+      await write(eventLine(root.size, event, salt, hash));
+      root.push(hash);
       digest.push(event);
     }
     options.onProgress?.(root.size);

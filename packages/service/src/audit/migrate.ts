@@ -10,6 +10,7 @@ import { bytesEqual, checkAccess, encodeBase64, noteVerifierFromKey, parseCheckp
 import { isVerifiableByGateways } from '../domain/keys/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
 import { appliedProjections, createProjectionSet } from '../projections/projection-set.js';
+import { KeyPolicies } from '../verify/key-policy.js';
 import { projectionsDigest } from '../projections/digest.js';
 import { ProjectionRunner } from '../projections/runner.js';
 import type { EventStore, ImportedEvent } from '../store/port.js';
@@ -109,8 +110,8 @@ export async function migrateLedger(options: MigrateOptions): Promise<MigrateSum
   checks.push(check('projections digest', sourceState.digest, targetState.digest));
   const now = (options.now ?? Date.now)();
   const sample = sampleOf(sourceState.keys, options.sampleKeys ?? 1000);
-  const sourceAnswers = sample.map((digest) => verifyAnswerOf(sourceState.keys, digest, now)).join(',');
-  const targetAnswers = sample.map((digest) => verifyAnswerOf(targetState.keys, digest, now)).join(',');
+  const sourceAnswers = sample.map((digest) => verifyAnswerOf(sourceState.keys, digest, now, sourceState.policies)).join(',');
+  const targetAnswers = sample.map((digest) => verifyAnswerOf(targetState.keys, digest, now, targetState.policies)).join(',');
   const answers = check(`verify answers for ${sample.length} sample keys`, summarize(sourceAnswers), summarize(targetAnswers));
   answers.ok = sourceAnswers === targetAnswers;
   checks.push(answers);
@@ -144,7 +145,8 @@ async function projectionState(store: EventStore) {
   const runner = new ProjectionRunner(store, appliedProjections(set), { parked: set.parked });
   await runner.start();
   await runner.stop();
-  return { keys: set.keys, digest: projectionsDigest(set) };
+  const policies = new KeyPolicies({ consumer: (id) => set.consumers.get(id), plan: (id) => set.plans.get(id) });
+  return { keys: set.keys, policies, digest: projectionsDigest(set) };
 }
 
 /** Up to `count` key digests spread evenly over the keys in issue order. */
@@ -158,12 +160,13 @@ function sampleOf(keys: KeyProjection, count: number): string[] {
 
 /**
  * The verify code a key's holder would get now, by the digest of their key: the same lookup and
- * access checks /v1/verify makes (rate limits and quotas are counted by the limiter, not the ledger).
+ * access checks /v1/verify makes, its consumer's status and its plan's terms included when
+ * `policies` are given (rate limits, quotas and credits are counted by the limiter, not the ledger).
  */
-export function verifyAnswerOf(keys: KeyProjection, digest: string, nowMs: number): string {
+export function verifyAnswerOf(keys: KeyProjection, digest: string, nowMs: number, policies?: KeyPolicies): string {
   const state = keys.getByDigest(digest);
   if (!state || !isVerifiableByGateways(state)) return `NOT_FOUND`;
-  return `${state.id}:${checkAccess(state, {}, nowMs) ?? 'VALID'}`;
+  return `${state.id}:${checkAccess(policies?.of(state)?.facts ?? state, {}, nowMs) ?? 'VALID'}`;
 }
 
 function summarize(answers: string): string {

@@ -11,6 +11,7 @@ import { evolve as evolveKey } from '../domain/keys/evolve.js';
 import { describeRecordedChange } from '../domain/keys/history.js';
 import { evolvePlan } from '../domain/plans/index.js';
 import { diffStates, type FieldChange } from '../domain/state-change.js';
+import { occurredAtOf } from '../store/port.js';
 
 export type AggregateKind = 'key' | 'consumer' | 'plan';
 
@@ -57,10 +58,6 @@ const FOLDS: Record<AggregateKind, Fold> = {
 
 function metaOf(event: StreamEvent): Meta {
   return (event.metadata ?? {}) as Meta;
-}
-
-function occurredAtOf(event: StreamEvent): string {
-  return metaOf(event).occurredAt ?? event.recordedAt.toISOString();
 }
 
 /**

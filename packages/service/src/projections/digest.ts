@@ -11,25 +11,22 @@ import type { KeyProjection } from './key-projection.js';
 import type { ParkedEvents } from './parked-events.js';
 import type { QuotaUsageProjection } from '../verify/usage-projection.js';
 
+/** Every read model of a ProjectionSet (projection-set.ts): the service's, a rebuild's and a migration's alike. */
 export interface DigestibleProjections {
   keys: KeyProjection;
   quotaUsage: QuotaUsageProjection;
   parked: ParkedEvents;
-  /** The other read models of a whole ProjectionSet (a migration's check digests the keys and usage only). */
-  consumers?: { snapshot(): unknown };
-  plans?: { snapshot(): unknown };
-  keyRequests?: { snapshot(): unknown };
-  creditLedger?: { snapshot(): unknown };
+  consumers: { snapshot(): unknown };
+  plans: { snapshot(): unknown };
+  keyRequests: { snapshot(): unknown };
+  creditLedger: { snapshot(): unknown };
 }
 
 export function projectionsDigest(projections: DigestibleProjections): string {
   const { keys, quotaUsage, parked } = projections;
   const hash = createHash('sha256');
   const { total, items } = parked.list();
-  const others = (['consumers', 'plans', 'keyRequests', 'creditLedger'] as const).flatMap((name) => {
-    const model = projections[name];
-    return model ? [[name, model.snapshot()] as [string, unknown]] : [];
-  });
+  const others = (['consumers', 'plans', 'keyRequests', 'creditLedger'] as const).map((name) => [name, projections[name].snapshot()] as [string, unknown]);
   const sections: [string, unknown][] = [
     ...Object.entries(keys.snapshot() as Record<string, unknown>).map(([name, value]) => [`keys.${name}`, value] as [string, unknown]),
     ['quotaUsage', quotaUsage.snapshot()],

@@ -180,3 +180,8 @@ export function categoryOf(stream: string): string {
   const dash = stream.indexOf('-');
   return dash === -1 ? stream : stream.slice(0, dash);
 }
+
+/** When an event happened: the `occurredAt` its command recorded, else when the store recorded it. */
+export function occurredAtOf(event: { metadata: unknown; recordedAt: Date }): string {
+  return (event.metadata as { occurredAt?: string } | null)?.occurredAt ?? event.recordedAt.toISOString();
+}

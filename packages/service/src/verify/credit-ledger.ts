@@ -13,7 +13,7 @@
 import { type Limiter, type CreditPolicy, type QuotaPeriod, quotaWindow } from '../limits/index.js';
 import type { Projection } from '../projections/runner.js';
 import type { SnapshotPart } from '../projections/snapshot-part.js';
-import type { RecordedEvent } from '../store/port.js';
+import { occurredAtOf, type RecordedEvent } from '../store/port.js';
 import { usageEntries } from './usage-projection.js';
 
 const PERIODS: readonly QuotaPeriod[] = ['minute', 'hour', 'day', 'month'];
@@ -44,8 +44,7 @@ export class CreditLedger implements Projection, SnapshotPart {
   apply(event: RecordedEvent): void {
     if (event.type === 'KeyCreditsAdded') {
       const { keyId, amount } = event.data as { keyId: string; amount: number };
-      const occurredAt = (event.metadata as { occurredAt?: string }).occurredAt;
-      const topUp = { id: event.id, amount, atMs: occurredAt ? Date.parse(occurredAt) : event.recordedAt.getTime() };
+      const topUp = { id: event.id, amount, atMs: Date.parse(occurredAtOf(event)) };
       const list = this.#topUps.get(keyId) ?? [];
       list.push(topUp);
       this.#topUps.set(keyId, list);

@@ -5,7 +5,7 @@
  * the read models replace a state object on every change, so identity says whether it is current.
  */
 import type { AccessFacts, Credits } from '@keyledger/schemas';
-import type { CreditPolicy } from '../limits/index.js';
+import type { CreditPolicy, LimitRequest } from '../limits/index.js';
 import type { ConsumerState } from '../domain/consumers/index.js';
 import type { KeyState } from '../domain/keys/index.js';
 import { currentVersion, type PlanState } from '../domain/plans/index.js';
@@ -20,6 +20,8 @@ export interface KeyPolicy {
   /** Every list the client address must be in (consumer's, plan's). */
   networks: readonly NetworkList[];
   consumerRegistered: boolean;
+  /** The limits verify charges (verify-key.ts), made once with the policy. */
+  limits: Omit<LimitRequest, 'cost'> | undefined;
 }
 
 interface Cached {
@@ -79,6 +81,7 @@ function compute(key: KeyState, consumer: ConsumerState | undefined, plan: PlanS
     policy,
     networks: (policy?.networkLists ?? []).map((list) => networkList(list)),
     consumerRegistered: consumer !== undefined,
+    limits: limitsUnder(key, policy),
   };
 }
 
@@ -88,4 +91,30 @@ function compute(key: KeyState, consumer: ConsumerState | undefined, plan: PlanS
  */
 export function creditPolicyOf(key: Pick<KeyState, 'createdAt'>, credits: Credits | null): CreditPolicy | undefined {
   return credits === null ? undefined : { initial: credits.initial, refill: credits.refill, sinceMs: Date.parse(key.createdAt) };
+}
+
+/**
+ * The limits a key is under, as the limiter takes them: its own rate limit and quota, and on a
+ * plan the plan's named rate limits, quotas (the key's own only lower) and credits. Undefined
+ * when there are none.
+ */
+export function limitsUnder(state: KeyState, effective: EffectivePolicy | null): Omit<LimitRequest, 'cost'> | undefined {
+  if (!effective) {
+    if (state.rateLimit === null && state.quota === null) return undefined;
+    const plain: Omit<LimitRequest, 'cost'> = { subject: state.id };
+    if (state.rateLimit) plain.rate = state.rateLimit;
+    if (state.quota) plain.quota = state.quota;
+    return plain;
+  }
+  const planRates = effective.rateLimits.filter((limit) => limit.name !== 'key');
+  if (state.rateLimit === null && planRates.length === 0 && effective.quotas.length === 0 && effective.credits === null) return undefined;
+  const limited: Omit<LimitRequest, 'cost'> = { subject: state.id };
+  if (state.rateLimit) limited.rate = state.rateLimit;
+  if (planRates.length > 0) limited.rates = planRates;
+  const [quota, ...quotas] = effective.quotas;
+  if (quota) limited.quota = quota;
+  if (quotas.length > 0) limited.quotas = quotas;
+  const credits = creditPolicyOf(state, effective.credits);
+  if (credits) limited.credits = credits;
+  return limited;
 }

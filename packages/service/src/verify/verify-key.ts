@@ -24,7 +24,7 @@ import { PresentedKeyDigests } from '../domain/presented-key-digests.js';
 import { isVerifiableByGateways, type KeyState } from '../domain/keys/index.js';
 import type { LimitDecision, LimitRequest, Limiter } from '../limits/index.js';
 import type { KeyProjection } from '../projections/key-projection.js';
-import { creditPolicyOf, type KeyPolicies, type KeyPolicy } from './key-policy.js';
+import { type KeyPolicies, type KeyPolicy, limitsUnder } from './key-policy.js';
 
 /** The verify answer; the route adds the checkpoint this instance had applied. */
 export type VerifyAnswer = Omit<VerifyResponse, 'checkpoint'>;
@@ -92,30 +92,11 @@ function limitRequestFor(state: KeyState, policy: KeyPolicy | undefined, request
 }
 
 /**
- * The limits a key is under, as the limiter takes them: its own rate limit and quota, and on a
- * plan the plan's named rate limits, quotas (the key's own only lower) and credits. Undefined
- * when there are none. Verify charges them; GET /v1/keys/{id}/quota peeks at them.
+ * The limits a key is under, as the limiter takes them (see `limitsUnder`); a key under a policy
+ * has them computed once with the policy. Verify charges them; GET /v1/keys/{id}/quota peeks at them.
  */
 export function limitPolicyOf(state: KeyState, policy: KeyPolicy | undefined): Omit<LimitRequest, 'cost'> | undefined {
-  const effective = policy?.policy;
-  if (!effective) {
-    if (state.rateLimit === null && state.quota === null) return undefined;
-    const plain: Omit<LimitRequest, 'cost'> = { subject: state.id };
-    if (state.rateLimit) plain.rate = state.rateLimit;
-    if (state.quota) plain.quota = state.quota;
-    return plain;
-  }
-  const planRates = effective.rateLimits.filter((limit) => limit.name !== 'key');
-  if (state.rateLimit === null && planRates.length === 0 && effective.quotas.length === 0 && effective.credits === null) return undefined;
-  const limited: Omit<LimitRequest, 'cost'> = { subject: state.id };
-  if (state.rateLimit) limited.rate = state.rateLimit;
-  if (planRates.length > 0) limited.rates = planRates;
-  const [quota, ...quotas] = effective.quotas;
-  if (quota) limited.quota = quota;
-  if (quotas.length > 0) limited.quotas = quotas;
-  const credits = creditPolicyOf(state, effective.credits);
-  if (credits) limited.credits = credits;
-  return limited;
+  return policy ? policy.limits : limitsUnder(state, null);
 }
 
 function forbiddenReason(facts: AccessFacts, request: VerifyRequest): ForbiddenReason {

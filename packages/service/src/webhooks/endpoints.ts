@@ -9,13 +9,11 @@ import type { Decider } from '../app/command-handler.js';
 import { writtenByNewerVersion } from '../app/errors.js';
 import { evolveWebhook, type WebhookState } from '../domain/webhooks/index.js';
 import { classifyEvent } from '../projections/event-kinds.js';
-import type { EventStore, RecordedEvent } from '../store/port.js';
+import { type EventStore, occurredAtOf, type RecordedEvent } from '../store/port.js';
 
 export const WEBHOOK_CATEGORY = 'webhook';
 export const webhookStream = (endpointId: string) => `${WEBHOOK_CATEGORY}-${endpointId}`;
 export const webhookResource = (endpointId: string) => `/v1/webhooks/${endpointId}`;
-
-const occurredAt = (recorded: RecordedEvent) => (recorded.metadata as { occurredAt?: string }).occurredAt ?? recorded.recordedAt.toISOString();
 
 /** The domain event of a recorded one; throws (503) on a type or version this keyledger cannot fold. */
 export function toWebhookEvent(recorded: RecordedEvent): WebhookEvent {
@@ -29,7 +27,7 @@ export function toWebhookEvent(recorded: RecordedEvent): WebhookEvent {
 export const webhookDecider: Decider<WebhookState | null> = {
   initialState: () => null,
   evolve: (state, recorded) =>
-    evolveWebhook(state, toWebhookEvent(recorded), { occurredAt: occurredAt(recorded), revision: recorded.revision, checkpoint: recorded.checkpoint }),
+    evolveWebhook(state, toWebhookEvent(recorded), { occurredAt: occurredAtOf(recorded), revision: recorded.revision, checkpoint: recorded.checkpoint }),
 };
 
 export function toEndpointView(state: WebhookState): WebhookEndpoint {

@@ -121,7 +121,7 @@ const backends = [
 
 for (const backend of backends) {
   describe.skipIf(backend.skip)(`audit verify on ${backend.name}`, () => {
-    const position = backend.name === 'sqlite' ? 'position' : 'position';
+    const position = 'position';
 
     it('holds on an untouched ledger', async () => {
       const report = await verify(await build(backend.make));

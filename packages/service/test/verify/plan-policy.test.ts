@@ -198,3 +198,32 @@ describe('verify and the consumer', () => {
     expect((await h.verify({ key: legacy.secret })).body.code).toBe('SUSPENDED');
   });
 });
+
+describe('lists', () => {
+  it('consumers by status and by plan, a page at a time; plans by status', async () => {
+    const onPlan = await approvedConsumer();
+    const elsewhere = await approvedConsumer();
+    const pending = (await h.call('POST', '/v1/consumers', { name: 'Waiting', email: 'wait@acme.test' })).body.id as string;
+    const planId = await plan({ name: 'Listed' });
+    await h.issue({ consumerId: onPlan, planId });
+    await h.issue({ consumerId: elsewhere });
+    const byPlan = await h.call('GET', `/v1/consumers?planId=${planId}`);
+    expect(byPlan.body.items.map((c: { id: string }) => c.id)).toEqual([onPlan]);
+    const pendingOnes = (await h.call('GET', '/v1/consumers?status=pending&limit=500')).body.items.map((c: { id: string }) => c.id);
+    expect(pendingOnes).toContain(pending);
+    expect(pendingOnes).not.toContain(onPlan);
+    // Cursor pagination walks every consumer once, in registration order.
+    const seen: string[] = [];
+    for (let cursor: string | null = null, pages = 0; pages === 0 || cursor !== null; pages++) {
+      const page: { body: { items: { id: string }[]; nextCursor: string | null } } = await h.call('GET', `/v1/consumers?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.body.items.map((c) => c.id));
+      cursor = page.body.nextCursor;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.indexOf(onPlan)).toBeLessThan(seen.indexOf(elsewhere));
+    expect(seen).toContain(pending);
+    await h.call('POST', `/v1/plans/${planId}/retire`, {});
+    expect((await h.call('GET', '/v1/plans?status=retired')).body.items.map((p: { id: string }) => p.id)).toContain(planId);
+    expect((await h.call('GET', '/v1/plans?status=active')).body.items.map((p: { id: string }) => p.id)).not.toContain(planId);
+  });
+});

@@ -75,8 +75,9 @@ export const consumerRoutes: FastifyPluginAsyncZod<ConsumerRoutesOptions> = asyn
   }, async (request) => {
     const { status, planId, createdFrom, createdTo, cursor, limit } = request.query;
     const after = cursor === undefined ? undefined : decodeCursor(cursor, ConsumerId);
-    const onPlan = planId === undefined ? undefined : (id: string) => keys.list({ consumerId: id, limit: Number.MAX_SAFE_INTEGER }, now()).items.some((key) => key.planId === planId);
-    const page = consumers.list({ status, createdFrom, createdTo, after, limit, ...(onPlan ? { where: (state) => onPlan(state.id) } : {}) });
+    // The consumers holding a key on the plan, found once from the plan's keys (not per consumer).
+    const onPlan = planId === undefined ? undefined : new Set(keys.list({ planId, limit: Number.MAX_SAFE_INTEGER }, now()).items.map((key) => key.consumerId));
+    const page = consumers.list({ status, createdFrom, createdTo, after, limit, ...(onPlan ? { where: (state) => onPlan.has(state.id) } : {}) });
     return { items: page.items.map(toConsumerView), nextCursor: page.nextAfter === null ? null : encodeCursor(page.nextAfter) };
   });
 

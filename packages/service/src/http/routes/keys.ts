@@ -1,7 +1,6 @@
 /** Key management routes under /v1/keys: issue, read, list, scope, limit, suspend, rotate, revoke, history. */
 import {
   AddCreditsRequest,
-  type Actor,
   GetKeyQuery,
   IssuedKey,
   IssueKeyRequest,
@@ -11,7 +10,6 @@ import {
   KeyList,
   ListKeysQuery,
   PatchScopesRequest,
-  Problem,
   ReasonRequest,
   ReplaceScopesRequest,
   RotatedKey,
@@ -21,9 +19,9 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { badRequest, notFound } from '../../app/errors.js';
+import { notFound } from '../../app/errors.js';
 import type { CommandResult, KeyCommands } from '../../app/key-commands.js';
-import { describeRecordedChange, toKeyView } from '../../domain/keys/index.js';
+import { toKeyView } from '../../domain/keys/index.js';
 import type { KeyProjection } from '../../projections/key-projection.js';
 import { answeredAt, commandContext, etag } from '../context.js';
 import { commandProblems, decodeCursor, emptyBodyIsEmptyObject, encodeCursor, historyEntries, idempotencyHeaders, problems, security } from './shared.js';
